@@ -1,0 +1,34 @@
+# camaudit — make help lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GO      ?= go
+BUILD   := build
+
+.PHONY: help setup build test bench demo pi test-arm64 pi-armhf clean
+
+help: ## list the targets
+	@echo "camaudit — make targets:"
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z0-9_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
+
+setup: ## install Debian packages, Go modules and npm packages (as root; idempotent)
+	scripts/setup.sh
+
+build: ## build camaudit and camaudit-hub for this machine into build/
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BUILD)/ ./cmd/camaudit ./cmd/camaudit-hub
+
+test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd, OpenCV, SQLite, Chromium)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 45m ./...
+
+bench: ## run the benchmarks and print a summary
+	scripts/bench.sh
+
+demo: build ## simulate a walk, run the firmware on it, start the hub, print the map URL
+	scripts/demo.sh
+
+clean: ## remove build outputs
+	rm -rf $(BUILD)

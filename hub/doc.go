@@ -1,0 +1,3 @@
+// Package hub is the campaign hub: ingest of device messages, the camera
+// registry, its store, the HTTP API and the web map.
+package hub
