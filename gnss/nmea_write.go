@@ -115,3 +115,20 @@ func FormatEpoch(talker string, f Fix, withVTG bool) string {
 	}
 	return b.String()
 }
+
+// FormatZDA returns a ZDA sentence (with CRLF) for f: UTC time and the date
+// with a four-digit year.
+func FormatZDA(talker string, f Fix) string {
+	t := f.Time.UTC()
+	return sentence(fmt.Sprintf("%sZDA,%s,%02d,%02d,%04d,00,00",
+		talker, t.Format("150405.00"), t.Day(), int(t.Month()), t.Year()))
+}
+
+// FormatGST returns a GST sentence (with CRLF) for f: the error ellipse is
+// a circle whose latitude and longitude sigmas make up f.AccuracyM.
+func FormatGST(talker string, f Fix) string {
+	t := f.Time.UTC()
+	s := f.AccuracyM / math.Sqrt2
+	return sentence(fmt.Sprintf("%sGST,%s,%.1f,%.1f,%.1f,0.0,%.2f,%.2f,%.2f",
+		talker, t.Format("150405.00"), f.AccuracyM, s, s, s, s, 2*s))
+}
