@@ -1,0 +1,497 @@
+package firmware
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/camaudit/camaudit/geo"
+	"github.com/camaudit/camaudit/gnss"
+	"github.com/camaudit/camaudit/wire"
+)
+
+// Clock maps the device's local clock, which stamps frames, to UTC from
+// GNSS. A Raspberry Pi has no real-time clock: until GNSS time is known,
+// UTC reports false and records wait; they are stamped once it is known.
+type Clock interface {
+	UTC(local time.Time) (utc time.Time, ok bool)
+}
+
+// UTCClock is a Clock for sources whose frame times already are UTC (a
+// replayed walk whose start time is known).
+type UTCClock struct{}
+
+// UTC returns local unchanged.
+func (UTCClock) UTC(local time.Time) (time.Time, bool) { return local.UTC(), !local.IsZero() }
+
+// KnownCamera is a camera confirmed earlier (by an earlier walk, or earlier in
+// this one), used to avoid publishing it twice.
+type KnownCamera struct {
+	ID   string  `json:"id"`
+	Walk string  `json:"walk"`
+	Type string  `json:"type"`
+	Lat  float64 `json:"lat"`
+	Lon  float64 `json:"lon"`
+	ErrM float64 `json:"err_m"`
+}
+
+// KeyedSighting is a confirmed sighting with the walk-local key that lets a
+// restarted replay recognise a sighting it had already confirmed (and reuse
+// its id instead of minting a new one).
+type KeyedSighting struct {
+	Key      string        `json:"key"`
+	Sighting wire.Sighting `json:"sighting"`
+}
+
+// SizeM is the typical physical width, in metres, of each camera type, the
+// basis of the range-from-apparent-size prior.
+var SizeM = map[string]float64{"dome": 0.14, "bullet": 0.24, "ptz": 0.22, "alpr": 0.30, "unknown": 0.2}
+
+// WalkOptions configures a Walk.
+type WalkOptions struct {
+	Device string
+	WalkID string
+	Model  string // detection model name, goes into sightings
+	Optics Optics
+	Locate LocateConfig
+	SigmaM float64 // GNSS position noise when fixes do not report it
+	Clock  Clock
+	// Known are cameras confirmed by earlier walks.
+	Known []KnownCamera
+	// Prior are the sightings this walk already confirmed before a restart.
+	Prior []KeyedSighting
+	// Emit stores a newly confirmed sighting durably; an error keeps it in
+	// memory to be retried at the next frame.
+	Emit func(KeyedSighting) error
+	Log  *slog.Logger
+}
+
+// WalkStats counts what a walk did.
+type WalkStats struct {
+	Frames      int64
+	Detections  int64
+	Tracks      int64
+	Confirmed   int
+	Resumed     int // confirmed before a restart and recognised again
+	Duplicates  int // same camera as one confirmed earlier in this walk
+	Reobserved  int // same camera as one confirmed by an earlier walk
+	Unconfirmed int // tracks that did not meet the thresholds
+	Pending     int // tracks waiting for UTC or GNSS
+}
+
+// Walk turns one walk's frames' detections and GNSS fixes into confirmed,
+// located, deduplicated camera sightings, and at its end into counts per
+// H3 cell and coverage. It is not safe for concurrent use: one goroutine
+// feeds it.
+type Walk struct {
+	opt     WalkOptions
+	traj    *Trajectory
+	tracker *Tracker
+	pending []*Track
+	unsent  []KeyedSighting
+	prior   map[string]KeyedSighting
+	this    []KnownCamera // confirmed by this walk
+	reobs   []KnownCamera // earlier walks' cameras seen again
+	stats   WalkStats
+	log     *slog.Logger
+	ended   bool
+}
+
+// NewWalk starts processing a walk.
+func NewWalk(opt WalkOptions) (*Walk, error) {
+	if !wire.ValidDevice(opt.Device) {
+		return nil, fmt.Errorf("walk: device %q is not [a-z0-9-]{3,32}", opt.Device)
+	}
+	if !wire.ValidID(opt.WalkID) {
+		return nil, fmt.Errorf("walk: id %q is not a UUID", opt.WalkID)
+	}
+	if opt.Optics.Width <= 0 || opt.Optics.Height <= 0 || opt.Optics.HFOVDeg <= 0 {
+		return nil, fmt.Errorf("walk: camera optics %dx%d hfov %v are not usable", opt.Optics.Width, opt.Optics.Height, opt.Optics.HFOVDeg)
+	}
+	if opt.Locate.MinFrames == 0 {
+		opt.Locate = DefaultLocate()
+	}
+	if opt.Clock == nil {
+		opt.Clock = UTCClock{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Emit == nil {
+		opt.Emit = func(KeyedSighting) error { return nil }
+	}
+	w := &Walk{opt: opt, traj: NewTrajectory(opt.SigmaM), tracker: NewTracker(opt.Locate.MaxGap.Duration()),
+		prior: map[string]KeyedSighting{}, log: opt.Log}
+	for _, p := range opt.Prior {
+		w.prior[p.Key] = p
+	}
+	return w, nil
+}
+
+// ID returns the walk id.
+func (w *Walk) ID() string { return w.opt.WalkID }
+
+// Stats returns the walk's counters.
+func (w *Walk) Stats() WalkStats {
+	s := w.stats
+	s.Pending = len(w.pending)
+	return s
+}
+
+// Sightings returns the sightings confirmed by this walk so far, including
+// those recognised from before a restart, in confirmation order.
+func (w *Walk) Sightings() []KnownCamera { return append([]KnownCamera(nil), w.this...) }
+
+// Trajectory exposes the walk's in-memory track (for LEDs and telemetry).
+func (w *Walk) Trajectory() *Trajectory { return w.traj }
+
+// AddFix adds a GNSS fix; it reports whether the fix had a usable position.
+func (w *Walk) AddFix(f gnss.Fix) bool {
+	ok := w.traj.Add(f)
+	if ok {
+		w.process(false)
+	}
+	return ok
+}
+
+// AddFrame adds the detections of one frame (sequence number seq, captured
+// at local time at). Tracks that end are located once their GNSS context
+// is known; newly confirmed sightings are passed to Emit.
+func (w *Walk) AddFrame(seq int64, at time.Time, dets []Detection) {
+	w.stats.Frames++
+	w.stats.Detections += int64(len(dets))
+	before := w.tracker.next
+	ended := w.tracker.Update(seq, at, dets)
+	w.stats.Tracks += w.tracker.next - before
+	w.pending = append(w.pending, ended...)
+	w.process(false)
+}
+
+// retryUnsent re-offers sightings whose Emit failed.
+func (w *Walk) retryUnsent() {
+	keep := w.unsent[:0]
+	for _, ks := range w.unsent {
+		if err := w.opt.Emit(ks); err != nil {
+			keep = append(keep, ks)
+		}
+	}
+	w.unsent = keep
+}
+
+// process locates the ended tracks whose observations can be placed in
+// time and space. With final set, it locates what it can and gives up on the rest.
+func (w *Walk) process(final bool) {
+	w.retryUnsent()
+	keep := w.pending[:0]
+	for _, t := range w.pending {
+		if !w.locateReady(t, final) {
+			keep = append(keep, t)
+			continue
+		}
+		w.confirm(t)
+	}
+	w.pending = keep
+	// Bound memory while GNSS time never arrives: keep the newest 500 tracks.
+	if len(w.pending) > 500 {
+		w.log.Warn("dropping tracks that cannot be placed (no GNSS time or fix)", "tracks", len(w.pending)-500)
+		w.pending = append([]*Track(nil), w.pending[len(w.pending)-500:]...)
+	}
+}
+
+// locateReady reports whether a track's last observation has a UTC time and
+// GNSS fixes after it (so the smoothed track around it is settled).
+func (w *Walk) locateReady(t *Track, final bool) bool {
+	if final {
+		return true
+	}
+	utc, ok := w.opt.Clock.UTC(t.Last().Time)
+	if !ok {
+		return false
+	}
+	_, last, ok := w.traj.Span()
+	return ok && !last.Before(utc.Add(2*time.Second))
+}
+
+// ErrNotConfirmed explains why a track did not become a sighting.
+var ErrNotConfirmed = errors.New("not confirmed")
+
+// Locate estimates the position of the camera followed by a track. It is
+// exported for tests and tools; the walk calls it for every ended track.
+func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
+	cfg := w.opt.Locate
+	if len(t.Obs) < cfg.MinFrames {
+		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %d frames, need %d", ErrNotConfirmed, len(t.Obs), cfg.MinFrames)
+	}
+	o := w.opt.Optics
+	f := o.Focal()
+	pix := o.PixelSigmaDeg()
+	var bs []Bearing
+	var lastUTC time.Time
+	best, bestW := -1, 0
+	for _, ob := range t.Obs {
+		utc, ok := w.opt.Clock.UTC(ob.Time)
+		if !ok {
+			continue
+		}
+		pose, ok := w.traj.PoseAt(utc)
+		if !ok {
+			continue
+		}
+		c := center(ob.Box)
+		az, _ := o.Direction(c.X, c.Y)
+		// Box-centre jitter grows with the box; heading noise is a few degrees.
+		jit := math.Max(1, 0.06*float64(ob.Box.Dx())) * pix
+		b := Bearing{X: pose.X, Y: pose.Y, AzDeg: geo.NormDeg(pose.Heading + az),
+			SigmaDeg: math.Sqrt(jit*jit + 2.0*2.0), PosSigma: math.Max(pose.SigmaM, 0.5)}
+		touches := ob.Box.Min.X <= 1 || ob.Box.Min.Y <= 1 || ob.Box.Max.X >= o.Width-1 || ob.Box.Max.Y >= o.Height-1
+		if !touches && ob.Box.Dx() > bestW {
+			best, bestW = len(bs), ob.Box.Dx()
+		}
+		bs = append(bs, b)
+		lastUTC = utc
+	}
+	if len(bs) < cfg.MinFrames {
+		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %d of %d frames have a GNSS pose", ErrNotConfirmed, len(bs), len(t.Obs))
+	}
+	if best >= 0 {
+		size := SizeM[t.Type]
+		if size == 0 {
+			size = SizeM["unknown"]
+		}
+		r := f * size / float64(bestW)
+		bs[best].RangeM, bs[best].RangeSigma = r, 0.5*r+1
+	}
+	est, err := Intersect(bs, 0.5*w.opt.SigmaM)
+	if err != nil {
+		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+	}
+	switch {
+	case est.BaselineM < cfg.MinBaselineM:
+		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: baseline %.1f m, need %.1f", ErrNotConfirmed, est.BaselineM, cfg.MinBaselineM)
+	case est.ErrM > cfg.MaxErrM:
+		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: error %.1f m, limit %.1f", ErrNotConfirmed, est.ErrM, cfg.MaxErrM)
+	case est.RangeM > cfg.MaxRangeM:
+		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: range %.0f m, limit %.0f", ErrNotConfirmed, est.RangeM, cfg.MaxRangeM)
+	}
+	enu, _ := w.traj.ENU()
+	return enu.FromLocal(est.X, est.Y), est, lastUTC, nil
+}
+
+// confirm locates an ended track and, when it passes the thresholds and is
+// not a camera already known, emits it as a sighting.
+func (w *Walk) confirm(t *Track) {
+	pos, est, when, err := w.Locate(t)
+	if err != nil {
+		w.stats.Unconfirmed++
+		w.log.Debug("track not confirmed", "track", t.ID, "type", t.Type, "frames", len(t.Obs), "err", err)
+		return
+	}
+	cam := KnownCamera{Walk: w.opt.WalkID, Type: t.Type, Lat: pos.Lat, Lon: pos.Lon, ErrM: est.ErrM}
+	key := fmt.Sprintf("%s@%d", t.Type, t.Obs[0].Seq)
+	if p, ok := w.prior[key]; ok {
+		cam.ID, cam.Lat, cam.Lon, cam.ErrM = p.Sighting.ID, p.Sighting.Lat, p.Sighting.Lon, p.Sighting.ErrM
+		w.this = append(w.this, cam)
+		w.stats.Resumed++
+		w.stats.Confirmed++
+		return
+	}
+	if dup, ok := w.match(cam, w.this); ok {
+		w.stats.Duplicates++
+		w.log.Debug("duplicate of a camera confirmed in this walk", "type", t.Type, "id", dup.ID)
+		return
+	}
+	if dup, ok := w.match(cam, w.opt.Known); ok {
+		w.stats.Reobserved++
+		w.reobs = append(w.reobs, dup)
+		w.log.Debug("camera already confirmed by an earlier walk", "type", t.Type, "id", dup.ID)
+		return
+	}
+	// A restarted walk also dedups against what it journalled before the
+	// restart, whatever key those had (a live walk cannot replay its frames).
+	for _, p := range w.prior {
+		pc := KnownCamera{ID: p.Sighting.ID, Type: p.Sighting.Type, Lat: p.Sighting.Lat, Lon: p.Sighting.Lon, ErrM: p.Sighting.ErrM}
+		if _, ok := w.match(cam, []KnownCamera{pc}); ok && !w.confirmedID(pc.ID) {
+			w.this = append(w.this, pc)
+			w.stats.Resumed++
+			w.stats.Confirmed++
+			return
+		}
+	}
+	nid := newID(when)
+	var score float64
+	for _, ob := range t.Obs {
+		score += float64(ob.Score)
+	}
+	score /= float64(len(t.Obs))
+	conf := math.Max(0, math.Min(1, score*(1-math.Exp(-float64(est.Used)/6))))
+	s := wire.Sighting{
+		Schema: wire.SchemaSighting, ID: nid, Device: w.opt.Device, Walk: w.opt.WalkID,
+		Time: when.UTC().Truncate(time.Millisecond), Lat: round(pos.Lat, 7), Lon: round(pos.Lon, 7),
+		ErrM: round(est.ErrM, 1), Type: wireType(t.Type), Confidence: round(conf, 3),
+		Frames: est.Used, BaselineM: round(est.BaselineM, 1), Model: w.opt.Model,
+	}
+	cam.ID = nid
+	w.this = append(w.this, cam)
+	w.stats.Confirmed++
+	ks := KeyedSighting{Key: key, Sighting: s}
+	if err := w.opt.Emit(ks); err != nil {
+		w.log.Error("storing a confirmed sighting failed; keeping it in memory and retrying", "id", nid, "err", err)
+		w.unsent = append(w.unsent, ks)
+	}
+}
+
+func (w *Walk) confirmedID(id string) bool {
+	for _, c := range w.this {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// match returns the camera in set that cam duplicates: same type, closer
+// than DedupSigma combined sigmas (or DedupMinM metres).
+func (w *Walk) match(cam KnownCamera, set []KnownCamera) (KnownCamera, bool) {
+	best, bestD := KnownCamera{}, math.Inf(1)
+	for _, k := range set {
+		if k.Type != cam.Type {
+			continue
+		}
+		d := geo.Distance(geo.LatLon{Lat: cam.Lat, Lon: cam.Lon}, geo.LatLon{Lat: k.Lat, Lon: k.Lon})
+		gate := math.Max(w.opt.Locate.DedupMinM, w.opt.Locate.DedupSigma*math.Hypot(cam.ErrM, k.ErrM))
+		if d <= gate && d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best, !math.IsInf(bestD, 1)
+}
+
+// Summary is what a walk sends when it ends: counts per cell and coverage.
+type Summary struct {
+	Counts   []wire.Counts
+	Coverage *wire.Coverage // nil when the walk had no usable fix
+}
+
+// Finish ends the walk: live tracks are closed and located, counts per H3
+// cell and the coverage cells are computed from the smoothed track, and the
+// raw track is forgotten. extraCells adds distance walked per cell from
+// before a restart (nil for none); from, when not zero, is the walk's start
+// before a restart.
+func (w *Walk) Finish(extraCells map[string]float64, from time.Time) Summary {
+	if w.ended {
+		return Summary{}
+	}
+	w.ended = true
+	w.pending = append(w.pending, w.tracker.Flush()...)
+	w.process(true)
+	cells := w.WalkedCells()
+	for c, m := range extraCells {
+		cells[c] += m
+	}
+	t0, t1, ok := w.traj.Span()
+	if !from.IsZero() && (!ok || from.Before(t0)) {
+		t0 = from
+		if !ok {
+			t1 = from
+		}
+		ok = true
+	}
+	w.traj.Clear()
+	if !ok || len(cells) == 0 {
+		return Summary{}
+	}
+	t0, t1 = t0.UTC().Truncate(time.Second), t1.UTC().Truncate(time.Second).Add(time.Second)
+	perCell := map[string]map[string]int{}
+	for _, cams := range [][]KnownCamera{w.this, w.reobs} {
+		for _, c := range cams {
+			cell := geo.Cell(geo.LatLon{Lat: c.Lat, Lon: c.Lon}, geo.CellRes)
+			if perCell[cell] == nil {
+				perCell[cell] = map[string]int{}
+			}
+			perCell[cell][wireType(c.Type)]++
+		}
+	}
+	all := map[string]bool{}
+	for c := range cells {
+		all[c] = true
+	}
+	for c := range perCell {
+		all[c] = true
+	}
+	names := make([]string, 0, len(all))
+	for c := range all {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	var sum Summary
+	var total float64
+	var covered []string
+	for _, c := range names {
+		cams := perCell[c]
+		if cams == nil {
+			cams = map[string]int{}
+		}
+		sum.Counts = append(sum.Counts, wire.Counts{Schema: wire.SchemaCounts, Device: w.opt.Device, Walk: w.opt.WalkID,
+			Cell: c, Cameras: cams, WalkedM: round(cells[c], 1), From: t0, To: t1})
+		if _, walked := cells[c]; walked {
+			covered = append(covered, c)
+			total += cells[c]
+		}
+	}
+	if len(covered) > 0 {
+		sum.Coverage = &wire.Coverage{Schema: wire.SchemaCoverage, Device: w.opt.Device, Walk: w.opt.WalkID,
+			Cells: covered, WalkedM: round(total, 1), From: t0, To: t1}
+	}
+	return sum
+}
+
+// WalkedCells returns the metres walked in each H3 resolution-9 cell, from
+// the smoothed track so that GNSS noise does not inflate the distance.
+func (w *Walk) WalkedCells() map[string]float64 {
+	out := map[string]float64{}
+	path := w.traj.Path()
+	for _, c := range geo.CellsAlong(path, geo.CellRes) {
+		out[c] += 0
+	}
+	for i := 1; i < len(path); i++ {
+		a, b := path[i-1], path[i]
+		d := geo.Distance(a, b)
+		steps := int(d/5) + 1
+		for s := 0; s < steps; s++ {
+			f := (float64(s) + 0.5) / float64(steps)
+			m := geo.LatLon{Lat: a.Lat + f*(b.Lat-a.Lat), Lon: a.Lon + f*(b.Lon-a.Lon)}
+			out[geo.Cell(m, geo.CellRes)] += d / float64(steps)
+		}
+	}
+	return out
+}
+
+func wireType(t string) string {
+	for _, k := range wire.CameraTypes {
+		if k == t {
+			return t
+		}
+	}
+	return "unknown"
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// newID returns a UUIDv7 whose time part is now (GNSS UTC, never the
+// possibly unsynchronised system clock).
+func newID(now time.Time) string {
+	id := uuid.Must(uuid.NewV7())
+	ms := uint64(now.UnixMilli())
+	if ms > 0 {
+		id[0], id[1], id[2], id[3], id[4], id[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	}
+	return id.String()
+}
