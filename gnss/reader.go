@@ -210,15 +210,14 @@ type Reader struct {
 	hasDate  bool
 	rollover time.Duration
 
-	ref     Fix // last accepted fix
-	hasRef  bool
-	cand    Fix // last fix refused as a jump
-	candRun int
+	motion motion
 }
 
 // NewReader returns a Reader of the NMEA stream r.
 func NewReader(r io.Reader, opts Options) *Reader {
-	return &Reader{sc: newScanner(r), opt: opts.withDefaults(), queue: make([]Fix, 0, 2)}
+	o := opts.withDefaults()
+	return &Reader{sc: newScanner(r), opt: o, queue: make([]Fix, 0, 2),
+		motion: motion{maxSpeed: o.MaxSpeed, slack: o.JumpSlack}}
 }
 
 // Stats returns the counts so far.
@@ -557,8 +556,9 @@ func (r *Reader) finalize(e *epoch) (Fix, bool) {
 		valid = false
 		r.st.Undated++
 	}
-	if valid {
-		valid = r.plausibleMove(f)
+	if valid && !r.motion.accept(f) {
+		valid = false
+		r.st.Implausible++
 	}
 	f.Valid = valid
 	if !valid {
@@ -567,7 +567,6 @@ func (r *Reader) finalize(e *epoch) (Fix, bool) {
 		return f, true
 	}
 	r.st.Fixes++
-	r.ref, r.hasRef, r.candRun = f, true, 0
 	if !r.seenFix {
 		r.seenFix = true
 		r.st.FirstFixEpoch = r.st.Epochs
@@ -603,35 +602,41 @@ func (r *Reader) plausible(t time.Time, valid bool) (time.Time, bool) {
 	return t, true
 }
 
-// plausibleMove checks a valid fix against the last accepted one. A run of
-// reanchorRun consistent fixes that all jump from it is accepted: the old
-// reference was the outlier.
-func (r *Reader) plausibleMove(f Fix) bool {
-	if !r.hasRef {
-		return true
+// motion refuses fixes that jump: a fix must be reachable from the last
+// accepted one at MaxSpeed (plus JumpSlack). A run of reanchorRun mutually
+// consistent fixes that all jump is accepted: the earlier reference was the
+// outlier.
+type motion struct {
+	maxSpeed, slack float64
+	ref, cand       Fix
+	hasRef          bool
+	candRun         int
+}
+
+// accept reports whether f is plausible and, if so, makes it the reference.
+func (m *motion) accept(f Fix) bool {
+	ok := !m.hasRef || m.reachable(m.ref, f)
+	if !ok {
+		if m.candRun > 0 && m.reachable(m.cand, f) {
+			m.candRun++
+		} else {
+			m.candRun = 1
+		}
+		m.cand = f
+		ok = m.candRun >= reanchorRun
 	}
-	if r.reachable(r.ref, f) {
-		return true
+	if ok {
+		m.ref, m.hasRef, m.candRun = f, true, 0
 	}
-	if r.candRun > 0 && r.reachable(r.cand, f) {
-		r.candRun++
-	} else {
-		r.candRun = 1
-	}
-	r.cand = f
-	if r.candRun >= reanchorRun {
-		return true
-	}
-	r.st.Implausible++
-	return false
+	return ok
 }
 
 // reachable reports whether b can follow a: later in time and no faster
-// than MaxSpeed (plus JumpSlack).
-func (r *Reader) reachable(a, b Fix) bool {
+// than maxSpeed (plus slack).
+func (m *motion) reachable(a, b Fix) bool {
 	dt := b.Time.Sub(a.Time).Seconds()
 	if dt <= 0 {
 		return false
 	}
-	return geo.Distance(a.Pos, b.Pos) <= r.opt.MaxSpeed*dt+r.opt.JumpSlack
+	return geo.Distance(a.Pos, b.Pos) <= m.maxSpeed*dt+m.slack
 }
