@@ -39,11 +39,16 @@ var ErrDegenerate = errors.New("bearings do not intersect")
 // perpendicular miss distance, (range·σθ)² + σp², re-estimated as the
 // solution moves (iteratively reweighted least squares); range priors add
 // a soft constraint along their line, which keeps short baselines from
-// running off to infinity. Bearings whose residual exceeds 3.5σ are dropped
-// once. The error estimate is the covariance of the solution scaled by the
+// running off to infinity. Bearings whose residual exceeds 3.5σ are dropped,
+// worst first. The error estimate is the covariance of the solution scaled by the
 // residuals when they are larger than the noise model predicts; floorM is
 // added in quadrature for errors the residuals cannot see (GNSS bias).
-func Intersect(obs []Bearing, floorM float64) (Estimate, error) {
+//
+// Bearings taken a fraction of a second apart share their heading and GNSS
+// errors, so they are not independent: nEff, when positive and smaller than
+// the number of bearings, is how many independent ones they are worth, and
+// the covariance is scaled up accordingly.
+func Intersect(obs []Bearing, floorM, nEff float64) (Estimate, error) {
 	if len(obs) < 2 {
 		return Estimate{}, fmt.Errorf("%w: %d bearing(s)", ErrDegenerate, len(obs))
 	}
@@ -55,29 +60,41 @@ func Intersect(obs []Bearing, floorM float64) (Estimate, error) {
 	if err != nil {
 		return Estimate{}, err
 	}
-	// Drop gross outliers once (a mis-associated box, a heading glitch).
-	if len(obs) >= 5 {
-		dropped := 0
+	// Drop gross outliers one at a time, worst first (a mis-associated box,
+	// a heading glitch), keeping at least three quarters of the bearings.
+	for dropped := 0; len(obs) >= 5 && dropped < len(obs)/4; dropped++ {
+		worst, wz := -1, 3.5
 		for i, o := range obs {
-			if z := math.Abs(residual(o, est.X, est.Y)) / perpSigma(o, est.X, est.Y); z > 3.5 {
-				use[i] = false
-				dropped++
+			if !use[i] {
+				continue
+			}
+			if z := math.Abs(residual(o, est.X, est.Y)) / perpSigma(o, est.X, est.Y); z > wz {
+				worst, wz = i, z
 			}
 		}
-		if dropped > 0 && len(obs)-dropped >= 3 {
-			est, cov, chi2, dof, err = solve(obs, use)
-			if err != nil {
-				return Estimate{}, err
-			}
-		} else {
-			for i := range use {
-				use[i] = true
-			}
+		if worst < 0 {
+			break
 		}
+		use[worst] = false
+		e2, c2, chi, d2, err := solve(obs, use)
+		if err != nil {
+			use[worst] = true
+			break
+		}
+		est, cov, chi2, dof = e2, c2, chi, d2
 	}
 	scale := 1.0
 	if dof > 0 && chi2/float64(dof) > 1 {
 		scale = chi2 / float64(dof)
+	}
+	used := 0
+	for _, u := range use {
+		if u {
+			used++
+		}
+	}
+	if nEff > 0 && nEff < float64(used) {
+		scale *= float64(used) / nEff
 	}
 	est.ErrM = math.Sqrt(scale*(cov[0][0]+cov[1][1]) + floorM*floorM)
 

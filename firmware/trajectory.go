@@ -53,7 +53,7 @@ func NewTrajectory(sigmaM float64) *Trajectory {
 	if sigmaM <= 0 {
 		sigmaM = 3
 	}
-	return &Trajectory{sigma: sigmaM, accel: 0.08, minSpeed: 0.35}
+	return &Trajectory{sigma: sigmaM, accel: 0.02, minSpeed: 0.35}
 }
 
 // Add records a fix. Invalid fixes (no position) are ignored and reported false.

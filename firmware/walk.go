@@ -266,7 +266,9 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 		r := f * size / float64(bestW)
 		bs[best].RangeM, bs[best].RangeSigma = r, 0.5*r+1
 	}
-	est, err := Intersect(bs, 0.5*w.opt.SigmaM)
+	// Heading and GNSS errors stay correlated for about a second.
+	span := t.Last().Time.Sub(t.Obs[0].Time).Seconds()
+	est, err := Intersect(bs, 0.7*w.opt.SigmaM, math.Max(2, span))
 	if err != nil {
 		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %v", ErrNotConfirmed, err)
 	}
