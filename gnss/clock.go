@@ -73,9 +73,15 @@ type Clock struct {
 	checked   bool
 	base      time.Time // UTC at Mono zero, once known
 	source    string    // "ntp", "gnss" or "" while unknown
+	gnss      [gnssWindow]time.Time
+	gnssN     int
 	syncErr   error
 	ready     chan struct{}
 }
+
+// gnssWindow is how many recent GNSS observations the Clock compares: the
+// one that arrived with the least latency after its epoch wins.
+const gnssWindow = 32
 
 // Clock sources, as Source reports them.
 const (
@@ -137,7 +143,8 @@ func (c *Clock) set(base time.Time, source string) {
 
 // ObserveFix gives the Clock GNSS time: f's UTC was true at monotonic time
 // at (when the fix arrived; the receiver's output latency, typically under
-// 0.5 s, is the error this adds). Only valid fixes with a time count, and
+// 0.5 s, is the error this adds; the least latency of the last 32 fixes
+// counts). Only valid fixes with a time count, and
 // only while the system clock is not synchronised: NTP is preferred.
 func (c *Clock) ObserveFix(f Fix, at Mono) {
 	if !f.Valid || f.Time.IsZero() {
@@ -149,7 +156,18 @@ func (c *Clock) ObserveFix(f Fix, at Mono) {
 	if c.source == SourceNTP {
 		return
 	}
-	c.set(f.Time.UTC().Add(-time.Duration(at)), SourceGNSS)
+	// Each fix arrives some latency after its epoch, which makes its
+	// estimate of UTC at Mono zero too early: keep the latest estimate of
+	// the recent ones.
+	c.gnss[c.gnssN%gnssWindow] = f.Time.UTC().Add(-time.Duration(at))
+	c.gnssN++
+	best := c.gnss[0]
+	for _, b := range c.gnss[1:min(c.gnssN, gnssWindow)] {
+		if b.After(best) {
+			best = b
+		}
+	}
+	c.set(best, SourceGNSS)
 }
 
 // Stamp returns the UTC time of monotonic timestamp m, and false while the

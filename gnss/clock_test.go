@@ -91,7 +91,10 @@ func TestClockGNSS(t *testing.T) {
 			t.Errorf("record %d: %v %v, want %v", i, ts, ok, want)
 		}
 	}
-	ft.advance(time.Minute)
+	// A later fix that arrived 700 ms late does not spoil the estimate.
+	ft.advance(1700 * time.Millisecond)
+	c.ObserveFix(Fix{Valid: true, Time: trueBoot.Add(41 * time.Second)}, c.Now())
+	ft.advance(time.Minute - 1700*time.Millisecond)
 	if now, ok := c.UTC(); !ok || !now.Equal(trueBoot.Add(100*time.Second)) {
 		t.Fatalf("UTC %v", now)
 	}

@@ -147,19 +147,25 @@ func split(raw []byte, how end) (addr string, fields []string, class sentenceCla
 	address := body[:aend]
 	proprietary := len(address) > 0 && address[0] == 'P' && validAddress(address[1:], 1)
 	standard := len(address) == 5 && validAddress(address, 5)
+	if !proprietary && !standard && how != endLine && aend == len(body) && len(address) < 5 && validAddress(address, 1) {
+		return "", nil, classTruncated // cut inside the address
+	}
+	if !proprietary && !standard {
+		// Not a sentence: a boot banner if it is text, else binary noise
+		// that happened to contain a '$'.
+		if how == endDollar && len(body) < 6 || !printable(body) {
+			return "", nil, classGarbage
+		}
+		return "", nil, classBanner
+	}
 	if star < 0 {
 		switch {
 		case proprietary:
 			return string(address), nil, classProprietary
 		case how != endLine:
-			if standard || len(body) < 5 {
-				return "", nil, classTruncated
-			}
-			return "", nil, classBanner
-		case standard:
-			return "", nil, classChecksum
+			return "", nil, classTruncated
 		default:
-			return "", nil, classBanner
+			return "", nil, classChecksum
 		}
 	}
 	sum := body[star+1:]
@@ -190,14 +196,21 @@ func split(raw []byte, how end) (addr string, fields []string, class sentenceCla
 	if proprietary {
 		return string(address), nil, classProprietary
 	}
-	if !standard {
-		return "", nil, classUnknown
-	}
 	rest := ""
 	if aend < star {
 		rest = string(body[aend+1 : star])
 	}
 	return string(address), strings.Split(rest, ","), classUse
+}
+
+// printable reports whether b is printable ASCII.
+func printable(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // validAddress reports whether a is at least min characters of [A-Z0-9].
