@@ -11,6 +11,7 @@ PKGS=(
   libopencv-dev opencv-data opencv-doc                   # OpenCV 4.6 for gocv; cascades; test media with people
   mosquitto mosquitto-clients                            # MQTT broker for tests and small deployments
   gpsd gpsd-clients                                      # gpsd and gpsfake for GNSS tests
+  gstreamer1.0-plugins-base                              # GStreamer camera source test (videotestsrc, appsink)
   python3 python3-torch python3-numpy python3-opencv python3-onnx python3-yaml  # model training
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static                  # make pi / make test-arm64
   gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf                              # make pi-armhf
