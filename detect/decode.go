@@ -166,28 +166,35 @@ func (d decoder) decode(dst []cand, out output, bi int, thr float32, pass, limit
 	return dst, nil
 }
 
-// byScore orders candidates best first.
+// byScore orders candidates best first, whole boxes before cut ones of the
+// same score.
 func byScore(a, b cand) int {
 	switch {
 	case a.score > b.score:
 		return -1
 	case a.score < b.score:
 		return 1
+	case a.cut != b.cut:
+		if b.cut {
+			return -1
+		}
+		return 1
 	}
 	return 0
 }
 
 // nms keeps, class by class, the best-scoring boxes, dropping any box whose
-// IoU with a kept box of the same class exceeds iou. It reorders and
-// truncates c in place, best first, and keeps at most limit boxes when
-// limit > 0.
+// IoU with a kept box of the same class exceeds iou, except that a box cut
+// by a tile border never suppresses a whole one (the cut box would win with
+// the wrong extent; mergeCut joins what remains). It reorders and truncates
+// c in place, best first, and keeps at most limit boxes when limit > 0.
 func nms(c []cand, iou float32, limit int) []cand {
 	slices.SortStableFunc(c, byScore)
 	kept := c[:0]
 	for i := range c {
 		ok := true
 		for k := range kept {
-			if kept[k].class == c[i].class && kept[k].b.iou(c[i].b) > iou {
+			if kept[k].class == c[i].class && (!kept[k].cut || c[i].cut) && kept[k].b.iou(c[i].b) > iou {
 				ok = false
 				break
 			}

@@ -223,20 +223,22 @@ class YOLOv5(nn.Module):
 class Marker(nn.Module):
     """Engineered YOLOv8-layout net: pure red -> class 0, blue -> 1, green -> 4.
 
-    A cell (8x8 model pixels) scores ~1 when the colour fully covers it and ~0 when it
-    covers 7/8 of it or less; every box is 48x48 around the cell centre, so the cells
-    firing for one square of 15-23 px are merged by NMS (IoU 0.5) into one detection.
+    A cell (8x8 model pixels) scores ~1 when one colour fully covers it and ~0
+    when it covers 7/8 of it or less. Its box is measured, not learnt: counting
+    coloured pixels left, right, above and below the cell (up to K = 64 pixels)
+    gives the edges of the coloured rectangle, so every cell of one square
+    predicts the same tight box and NMS leaves one detection per square.
     """
 
-    def __init__(self, w=320, h=320):
+    def __init__(self, w=320, h=320, k=64):
         super().__init__()
         self.gw, self.gh = w // 8, h // 8
         self.n = self.gw * self.gh
         self.colour = nn.Conv2d(3, 3, 1)
-        k = 20.0
-        self.colour.weight.data[:] = k * torch.tensor(
+        sharp = 20.0
+        self.colour.weight.data[:] = sharp * torch.tensor(
             [[1, -.5, -.5], [-.5, 1, -.5], [-.5, -.5, 1]], dtype=torch.float32).view(3, 3, 1, 1)
-        self.colour.bias.data[:] = -k * 0.5
+        self.colour.bias.data[:] = -sharp * 0.5
         self.pool = nn.AvgPool2d(8, 8)
         self.score = nn.Conv2d(3, 5, 1)
         wts = torch.zeros(5, 3)
@@ -246,17 +248,37 @@ class Marker(nn.Module):
             bias[cls] = -80.0 * 0.93
         self.score.weight.data[:] = wts.view(5, 3, 1, 1)
         self.score.bias.data[:] = bias
-        self.box = nn.Conv2d(3, 4, 1)
-        self.box.weight.data.zero_()
+        # any colour: sum of the three masks
+        self.any = nn.Conv2d(3, 1, 1, bias=False)
+        self.any.weight.data[:] = 1.0
+        kw = 2 * k + 8
+        # Horizontal counts at stride 8: output g sees input x = 8g - k + i.
+        # Left: x in [8g-k, 8g-1] -> i in [0, k-1]; right: x in [8g+8, 8g+7+k] -> i in [k+8, 2k+7].
+        self.hcount = nn.Conv2d(1, 2, (1, kw), stride=(1, 8), padding=(0, k), bias=False)
+        self.vcount = nn.Conv2d(1, 2, (kw, 1), stride=(8, 1), padding=(k, 0), bias=False)
+        for conv in (self.hcount, self.vcount):
+            conv.weight.data.zero_()
+        self.hcount.weight.data[0, 0, 0, 0:k] = 1.0
+        self.hcount.weight.data[1, 0, 0, k + 8:2 * k + 8] = 1.0
+        self.vcount.weight.data[0, 0, 0:k, 0] = 1.0
+        self.vcount.weight.data[1, 0, k + 8:2 * k + 8, 0] = 1.0
+        self.hpool = nn.MaxPool2d((8, 1), (8, 1))
+        self.vpool = nn.MaxPool2d((1, 8), (1, 8))
+        # counts (left, right, up, down) -> (cx, cy, w, h) offsets from the cell
+        self.box = nn.Conv2d(4, 4, 1)
+        self.box.weight.data[:] = torch.tensor(
+            [[-.5, .5, 0, 0], [0, 0, -.5, .5], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=torch.float32).view(4, 4, 1, 1)
         self.box.bias.data.zero_()
         ys, xs = np.meshgrid(np.arange(self.gh) * 8 + 4, np.arange(self.gw) * 8 + 4, indexing="ij")
-        grid = np.stack([xs, ys, np.full_like(xs, 48), np.full_like(xs, 48)], 0).astype(np.float32)[None]
+        grid = np.stack([xs, ys, np.full_like(xs, 8), np.full_like(xs, 8)], 0).astype(np.float32)[None]
         self.register_buffer("grid", torch.tensor(grid))
 
     def forward(self, x):
-        c = self.pool(torch.sigmoid(self.colour(x)))
-        s = torch.sigmoid(self.score(c))
-        b = self.box(c) + self.grid
+        m = torch.sigmoid(self.colour(x))
+        s = torch.sigmoid(self.score(self.pool(m)))
+        a = self.any(m)
+        counts = torch.cat([self.hpool(self.hcount(a)), self.vpool(self.vcount(a))], 1)
+        b = self.box(counts) + self.grid
         return torch.cat([b, s], 1).view(-1, 9, self.n)
 
 
