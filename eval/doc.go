@@ -1,0 +1,3 @@
+// Package eval measures camaudit against ground truth: detection metrics and
+// walk metrics.
+package eval
