@@ -30,5 +30,14 @@ bench: ## run the benchmarks and print a summary
 demo: build ## simulate a walk, run the firmware on it, start the hub, print the map URL
 	scripts/demo.sh
 
+pi: ## cross-compile camaudit and camaudit-hub for the Pi (linux/arm64) into build/arm64/
+	LDFLAGS="$(LDFLAGS)" scripts/cross.sh build arm64
+
+test-arm64: ## run the device packages' tests as arm64 binaries under qemu-aarch64-static
+	scripts/cross.sh test arm64
+
+pi-armhf: ## cross-compile for 32-bit Raspberry Pi OS (linux/arm, GOARM=7) into build/armhf/
+	LDFLAGS="$(LDFLAGS)" scripts/cross.sh build armhf
+
 clean: ## remove build outputs
 	rm -rf $(BUILD)
