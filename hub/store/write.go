@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/camaudit/camaudit/wire"
+)
+
+// Message is one accepted message with the device of its topic.
+type Message struct {
+	Device  string
+	Payload wire.Message // *wire.Sighting, *wire.Counts, *wire.Coverage, *wire.Telemetry or wire.Status
+}
+
+// Result says what one Write did with its messages.
+type Result struct {
+	Inserted   int // new sightings
+	Duplicates int // sightings already stored with the same content (redeliveries)
+	Conflicts  int // sightings whose id is stored with different content: rejected (id_conflict)
+	Other      int // counts, coverage, telemetry and status messages stored
+}
+
+// Counter names in the counters table (with the day they were counted).
+const (
+	counterReject    = "reject:"  // + reason
+	counterMessage   = "message:" // + kind, accepted messages
+	counterDuplicate = "duplicate"
+)
+
+// Digest returns a short fingerprint of a sighting's content, used to tell a
+// redelivery (same id, same content) from an id conflict (same id, other content).
+func Digest(s *wire.Sighting) string {
+	c := *s
+	c.Time = c.Time.UTC()
+	b, _ := json.Marshal(&c)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+// Write stores a batch of accepted messages and adds rejects (counted by
+// reason) to the counters, all in one transaction: either everything in the
+// batch is stored or nothing is. now is the receive time recorded with the
+// rows. Sightings already stored are not stored again.
+func (s *Store) Write(ctx context.Context, msgs []Message, rejects map[wire.Reason]int, now time.Time) (Result, error) {
+	var res Result
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer tx.Rollback()
+	w := &batchWriter{s: s, tx: tx, ctx: ctx, now: now.UnixMilli()}
+	defer w.close()
+	counts := map[string]int{}
+	devices := map[string]bool{}
+	for _, m := range msgs {
+		switch p := m.Payload.(type) {
+		case *wire.Sighting:
+			inserted, same, err := w.sighting(p)
+			if err != nil {
+				return Result{}, err
+			}
+			devices[p.Device] = true
+			switch {
+			case inserted:
+				res.Inserted++
+				counts[counterMessage+string(wire.KindSightings)]++
+			case same:
+				res.Duplicates++
+				counts[counterDuplicate]++
+			default:
+				res.Conflicts++
+				counts[counterReject+string(wire.ReasonIDConflict)]++
+			}
+			continue
+		case *wire.Counts:
+			err = w.counts(p)
+		case *wire.Coverage:
+			err = w.coverage(p)
+		case *wire.Telemetry:
+			err = w.telemetry(p)
+		case wire.Status:
+			err = w.status(m.Device, p)
+		default:
+			err = fmt.Errorf("cannot store %T", m.Payload)
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		res.Other++
+		counts[counterMessage+string(wire.KindOf(m.Payload))]++
+	}
+	devs := make([]string, 0, len(devices))
+	for d := range devices {
+		devs = append(devs, d)
+	}
+	sort.Strings(devs)
+	for _, d := range devs {
+		if err := w.seen(d); err != nil {
+			return Result{}, err
+		}
+	}
+	for r, n := range rejects {
+		counts[counterReject+string(r)] += n
+	}
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, k)
+	}
+	sort.Strings(names) // a fixed order avoids deadlocks between PostgreSQL writers
+	d := day(now)
+	for _, k := range names {
+		if counts[k] == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO counters (name, day, n) VALUES (?, ?, ?)
+			ON CONFLICT (name, day) DO UPDATE SET n = counters.n + excluded.n`), k, d, counts[k]); err != nil {
+			return Result{}, fmt.Errorf("counting %s in %s: %w", k, s, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Result{}, fmt.Errorf("committing %d messages to %s: %w", len(msgs), s, err)
+	}
+	return res, nil
+}
+
+// batchWriter holds the prepared statements of one write transaction.
+type batchWriter struct {
+	s     *Store
+	tx    *sql.Tx
+	ctx   context.Context
+	now   int64
+	stmts map[string]*sql.Stmt
+}
+
+func (w *batchWriter) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := w.stmts[query]
+	if !ok {
+		var err error
+		st, err = w.tx.PrepareContext(w.ctx, w.s.q(query))
+		if err != nil {
+			return nil, fmt.Errorf("preparing a statement on %s: %w", w.s, err)
+		}
+		if w.stmts == nil {
+			w.stmts = map[string]*sql.Stmt{}
+		}
+		w.stmts[query] = st
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w *batchWriter) close() {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+}
+
+func (w *batchWriter) sighting(p *wire.Sighting) (inserted, same bool, err error) {
+	var dir any
+	if p.Direction != nil {
+		dir = *p.Direction
+	}
+	mount := p.Mount
+	if mount == "" {
+		mount = "unknown"
+	}
+	dg := Digest(p)
+	r, err := w.exec(`INSERT INTO sightings (id, device, walk, t, lat, lon, err_m, type, mount, direction,
+		confidence, frames, baseline_m, model, digest, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		p.ID, p.Device, p.Walk, p.Time.UnixMilli(), p.Lat, p.Lon, p.ErrM, p.Type, mount, dir,
+		p.Confidence, p.Frames, p.BaselineM, p.Model, dg, w.now)
+	if err != nil {
+		return false, false, fmt.Errorf("storing sighting %s in %s: %w", p.ID, w.s, err)
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		return true, false, nil
+	}
+	var have string
+	if err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT digest FROM sightings WHERE id = ?`), p.ID).Scan(&have); err != nil {
+		return false, false, fmt.Errorf("reading stored sighting %s in %s: %w", p.ID, w.s, err)
+	}
+	return false, have == dg, nil
+}
+
+func (w *batchWriter) counts(p *wire.Counts) error {
+	cams, _ := json.Marshal(p.Cameras)
+	total := 0
+	for _, n := range p.Cameras {
+		total += n
+	}
+	_, err := w.exec(`INSERT INTO counts (device, walk, cell, cameras, total, walked_m, from_t, to_t, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device, walk, cell) DO UPDATE SET cameras = excluded.cameras, total = excluded.total,
+		walked_m = excluded.walked_m, from_t = excluded.from_t, to_t = excluded.to_t, received = excluded.received`,
+		p.Device, p.Walk, p.Cell, string(cams), total, p.WalkedM, p.From.UnixMilli(), p.To.UnixMilli(), w.now)
+	if err != nil {
+		return fmt.Errorf("storing counts of walk %s cell %s in %s: %w", p.Walk, p.Cell, w.s, err)
+	}
+	return w.seen(p.Device)
+}
+
+func (w *batchWriter) coverage(p *wire.Coverage) error {
+	// A walk id belongs to the device that first reported it; another
+	// device's coverage under the same id does not overwrite it.
+	_, err := w.exec(`INSERT INTO walks (walk, device, from_t, to_t, walked_m, cells, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (walk) DO UPDATE SET from_t = excluded.from_t, to_t = excluded.to_t,
+		walked_m = excluded.walked_m, cells = excluded.cells, received = excluded.received
+		WHERE walks.device = excluded.device`,
+		p.Walk, p.Device, p.From.UnixMilli(), p.To.UnixMilli(), p.WalkedM, len(p.Cells), w.now)
+	if err != nil {
+		return fmt.Errorf("storing walk %s in %s: %w", p.Walk, w.s, err)
+	}
+	for _, c := range p.Cells {
+		if _, err := w.exec(`INSERT INTO coverage (walk, cell) VALUES (?, ?) ON CONFLICT (walk, cell) DO NOTHING`, p.Walk, c); err != nil {
+			return fmt.Errorf("storing coverage of walk %s in %s: %w", p.Walk, w.s, err)
+		}
+	}
+	return w.seen(p.Device)
+}
+
+func (w *batchWriter) telemetry(p *wire.Telemetry) error {
+	b, _ := json.Marshal(p)
+	_, err := w.exec(`INSERT INTO devices (device, telemetry, telemetry_at, last_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device) DO UPDATE SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at,
+		last_seen = excluded.last_seen WHERE devices.telemetry_at <= excluded.telemetry_at`,
+		p.Device, string(b), p.Time.UnixMilli(), w.now)
+	if err != nil {
+		return fmt.Errorf("storing telemetry of %s in %s: %w", p.Device, w.s, err)
+	}
+	return nil
+}
+
+func (w *batchWriter) status(device string, st wire.Status) error {
+	_, err := w.exec(`INSERT INTO devices (device, status, status_at, last_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, last_seen = excluded.last_seen`,
+		device, string(st), w.now, w.now)
+	if err != nil {
+		return fmt.Errorf("storing status of %s in %s: %w", device, w.s, err)
+	}
+	return nil
+}
+
+func (w *batchWriter) seen(device string) error {
+	_, err := w.exec(`INSERT INTO devices (device, last_seen) VALUES (?, ?)
+		ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen WHERE devices.last_seen < excluded.last_seen`, device, w.now)
+	if err != nil {
+		return fmt.Errorf("updating device %s in %s: %w", device, w.s, err)
+	}
+	return nil
+}
