@@ -1,0 +1,190 @@
+"""Unit tests of the training pipeline (run by `make model` before training).
+
+python3 -m unittest discover -s detect/train -p 'test_*.py'
+"""
+
+import os
+import tempfile
+import unittest
+
+import numpy as np
+import torch
+
+from data import collate, crop_boxes, random_crop, read_labels
+from export import compare_cv2, export, fold_bn
+from loss import Loss, assign, box_iou, decode
+from metrics import Evaluator, average_precision
+from model import STRIDES, CamNet, Exported, make_anchors
+
+torch.set_num_threads(1)
+
+
+class ModelTest(unittest.TestCase):
+    def test_output_layout(self):
+        net = CamNet(4, "t").eval()
+        ex = Exported(net, 96, 64).eval()
+        with torch.no_grad():
+            y = ex(torch.rand(1, 3, 64, 96))
+        n = sum((64 // s) * (96 // s) for s in STRIDES)
+        self.assertEqual(tuple(y.shape), (1, 8, n))
+        self.assertTrue(bool((y[:, 2:4] > 0).all()), "widths and heights must be positive")
+        self.assertTrue(bool(((y[:, 4:] >= 0) & (y[:, 4:] <= 1)).all()), "scores must be sigmoids")
+
+    def test_export_matches_training_decode(self):
+        # The exported decoding equals loss.decode on the same maps.
+        torch.manual_seed(3)
+        net = CamNet(4, "t").eval()
+        x = torch.rand(1, 3, 64, 96)
+        with torch.no_grad():
+            y = Exported(net, 96, 64)(x)[0].t()  # [N, 8]
+            logits, boxes, _, _ = decode(net(x), 4)
+        cx = (boxes[0, :, 0] + boxes[0, :, 2]) / 2
+        w = boxes[0, :, 2] - boxes[0, :, 0]
+        self.assertLess(float((y[:, 0] - cx).abs().max()), 1e-4)
+        self.assertLess(float((y[:, 2] - w).abs().max()), 1e-4)
+        self.assertLess(float((y[:, 4:] - logits[0].sigmoid()).abs().max()), 1e-6)
+
+    def test_fold_bn_is_equivalent(self):
+        torch.manual_seed(0)
+        net = CamNet(4, "t")
+        net.train()
+        for _ in range(3):  # give BN non-trivial running statistics
+            net(torch.rand(2, 3, 64, 64) * 2)
+        net.eval()
+        x = torch.rand(1, 3, 64, 64)
+        with torch.no_grad():
+            a = net(x)
+            b = fold_bn(net)(x)
+        for u, v in zip(a, b):
+            self.assertLess(float((u - v).abs().max()), 1e-4)
+
+    def test_onnx_opencv_parity(self):
+        torch.manual_seed(1)
+        net = CamNet(4, "t").eval()
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.onnx")
+            wrapped = export(net, 128, 96, path)
+            dmax, dcls, shape = compare_cv2(wrapped, path, 128, 96)
+        self.assertEqual(shape[:2], (1, 8))
+        self.assertLess(dcls, 1e-4)
+        self.assertLess(dmax, 1e-2)
+
+
+class AssignTest(unittest.TestCase):
+    def setUp(self):
+        self.sizes = [(160 // s, 160 // s) for s in STRIDES]
+        self.centres, self.strides = make_anchors(self.sizes)
+
+    def run_assign(self, boxes):
+        n = len(self.strides)
+        gt = torch.tensor([boxes], dtype=torch.float32)
+        mask = torch.ones(1, len(boxes), dtype=torch.bool)
+        scores = torch.full((1, n, 4), 0.01)
+        pboxes = torch.cat([self.centres - 4, self.centres + 4], 1)[None]
+        return assign(scores, pboxes, self.centres, self.strides, gt, mask)
+
+    def test_tiny_box_gets_stride4_cells(self):
+        fg, tboxes, tscores = self.run_assign([(2, 50, 50, 56, 55)])  # 6x5 px alpr
+        self.assertGreater(int(fg.sum()), 0)
+        self.assertTrue(bool((self.strides[fg[0]] == 4).all()))
+        self.assertTrue(bool((tscores[0, fg[0], 2] > 0).all()))
+        self.assertEqual(float(tscores[0, fg[0]][:, [0, 1, 3]].abs().sum()), 0.0)
+
+    def test_large_box_goes_to_coarse_levels(self):
+        fg, _, _ = self.run_assign([(0, 20, 20, 120, 110)])  # 100 px: strides 8 and 16
+        self.assertGreater(int(fg.sum()), 0)
+        self.assertTrue(bool((self.strides[fg[0]] >= 8).all()))
+
+    def test_padding_rows_are_ignored(self):
+        n = len(self.strides)
+        gt = torch.zeros(1, 2, 5)
+        gt[0, 0] = torch.tensor([1, 40, 40, 60, 52])
+        mask = torch.tensor([[True, False]])
+        pboxes = torch.cat([self.centres - 4, self.centres + 4], 1)[None]
+        fg, tboxes, _ = assign(torch.full((1, n, 4), 0.01), pboxes, self.centres, self.strides, gt, mask)
+        self.assertTrue(bool((tboxes[0, fg[0]] == torch.tensor([40.0, 40, 60, 52])).all()))
+
+    def test_loss_decreases_on_one_batch(self):
+        torch.manual_seed(0)
+        net = CamNet(4, "t")
+        x = torch.rand(2, 3, 96, 96)
+        gt = torch.tensor([[[0, 10, 10, 22, 20]], [[3, 40, 30, 80, 60]]], dtype=torch.float32)
+        mask = torch.ones(2, 1, dtype=torch.bool)
+        lf = Loss(4)
+        opt = torch.optim.Adam(net.parameters(), 3e-3)
+        first = None
+        for _ in range(30):
+            loss, _ = lf(net(x), gt, mask)
+            first = first if first is not None else float(loss)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        self.assertLess(float(loss), first * 0.5)
+
+
+class DataTest(unittest.TestCase):
+    def test_read_labels(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "a.txt")
+            with open(p, "w") as f:
+                f.write("1 0.5 0.5 0.1 0.2\n\n")
+            b = read_labels(p, 200, 100, 4)
+            np.testing.assert_allclose(b, [[1, 90, 40, 110, 60]], atol=1e-4)
+            with open(p, "w") as f:
+                f.write("7 0.5 0.5 0.1 0.2\n")
+            with self.assertRaisesRegex(ValueError, "a.txt:1: class 7"):
+                read_labels(p, 200, 100, 4)
+            self.assertEqual(read_labels(os.path.join(d, "missing.txt"), 10, 10, 4).shape, (0, 5))
+
+    def test_crop_keeps_box_on_object(self):
+        # A bright square on black: after any crop/scale its box still
+        # covers the bright pixels.
+        rng = np.random.default_rng(0)
+        img = np.zeros((400, 400, 3), np.uint8)
+        img[100:120, 200:230] = 255
+        boxes = np.array([[0, 200, 100, 230, 120]], np.float32)
+        for _ in range(20):
+            out, b = random_crop(img, boxes, 128, rng, (0.7, 1.5), focus=1.0)
+            self.assertEqual(out.shape, (128, 128, 3))
+            if len(b) == 0:
+                continue
+            x1, y1, x2, y2 = b[0, 1:]
+            ys, xs = np.nonzero(out[..., 0] > 128)
+            self.assertLessEqual(abs(xs.min() - x1), 2.0)
+            self.assertLessEqual(abs(ys.min() - y1), 2.0)
+            self.assertLessEqual(abs(xs.max() + 1 - x2), 2.0)
+            self.assertLessEqual(abs(ys.max() + 1 - y2), 2.0)
+
+    def test_crop_drops_mostly_hidden_boxes(self):
+        boxes = np.array([[0, 90, 10, 110, 20], [1, 10, 10, 20, 20]], np.float32)
+        kept = crop_boxes(boxes, 0, 0, 100, 100)  # first box half outside (50% visible)
+        self.assertEqual(len(kept), 2)
+        np.testing.assert_allclose(kept[0], [0, 90, 10, 100, 20])
+        kept = crop_boxes(boxes, 0, 0, 95, 100)  # first box 25% visible
+        self.assertEqual([int(c) for c in kept[:, 0]], [1])
+
+    def test_collate_pads(self):
+        imgs, gt, mask = collate([(torch.zeros(3, 8, 8), torch.ones(2, 5)), (torch.zeros(3, 8, 8), torch.zeros(0, 5))])
+        self.assertEqual(tuple(gt.shape), (2, 2, 5))
+        self.assertEqual(mask.tolist(), [[True, True], [False, False]])
+
+
+class MetricsTest(unittest.TestCase):
+    def test_average_precision_voc_example(self):
+        ap = average_precision(np.array([1, 0, 1, 0, 1], bool), np.array([0.9, 0.8, 0.7, 0.6, 0.5]), 3)
+        self.assertAlmostEqual(ap, 1 / 3 + 2 / 9 + 0.2, places=9)
+
+    def test_evaluator(self):
+        ev = Evaluator(4, ["dome", "bullet", "ptz", "alpr"], 0.35)
+        gt = np.array([[0, 10, 10, 20, 20], [1, 50, 50, 90, 70]], np.float32)
+        ev.add([[10, 10, 20, 20], [50, 50, 90, 70], [0, 0, 5, 5]], [0.9, 0.2, 0.5], [0, 1, 2], gt)
+        r = ev.summary()
+        self.assertAlmostEqual(r["recall"], 0.5)  # the bullet is below the threshold
+        self.assertAlmostEqual(r["precision"], 0.5)
+        self.assertAlmostEqual(r["classes"]["bullet"]["ap50"], 1.0)
+        self.assertAlmostEqual(r["recall_lt16"], 1.0)
+        self.assertAlmostEqual(r["recall_gt32"], 0.0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,209 @@
+"""Train CamNet on a YOLO-layout dataset (CPU, resumable, deterministic seed).
+
+Usage:
+  python3 detect/train/train.py --data build/dataset --out build/model [--epochs 30]
+
+Writes OUT/last.pt (resumable checkpoint, every epoch and every few minutes)
+and OUT/final.pt (EMA weights plus what export.py needs). Prints a progress
+line with throughput and ETA on stderr, and validation metrics (EMA weights,
+whole val images) after each validation epoch. Re-running the same command
+resumes from OUT/last.pt unless --fresh is given.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from data import EvalSet, TrainSet, collate
+from loss import Loss, decode
+from metrics import Evaluator, postprocess
+from model import CamNet
+
+NAMES = ["dome", "bullet", "ptz", "alpr"]
+
+
+class EMA:
+    """Exponential moving average of weights (and BN buffers) with a warm-up ramp."""
+
+    def __init__(self, net, decay=0.9995, tau=2000):
+        self.net = CamNet(net.nc, net.preset)
+        self.net.load_state_dict(net.state_dict())
+        self.net.eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.decay, self.tau, self.updates = decay, tau, 0
+
+    @torch.no_grad()
+    def update(self, net):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.tau))
+        src = net.state_dict()
+        for k, v in self.net.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.mul_(d).add_(src[k].detach(), alpha=1 - d)
+            else:
+                v.copy_(src[k])
+
+
+def fmt_time(s):
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+@torch.no_grad()
+def validate(net, root, split, limit, threshold, batch=4):
+    """Runs net on whole images of a split and returns Evaluator.summary()."""
+    net.eval()
+    ds = EvalSet(root, split, len(NAMES), limit)
+    dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0, collate_fn=collate)
+    ev = Evaluator(len(NAMES), NAMES, threshold)
+    for imgs, gt, gmask in dl:
+        logits, boxes, _, _ = decode(net(imgs), len(NAMES))
+        for (bx, sc, cl), g, m in zip(postprocess(logits, boxes), gt, gmask):
+            ev.add(bx.numpy(), sc.numpy(), cl.numpy(), g[m].numpy())
+    return ev.summary()
+
+
+def param_groups(net, wd):
+    decay, no_decay = [], []
+    for n, p in net.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="dataset root (images/, labels/, data.yaml)")
+    ap.add_argument("--out", required=True, help="folder for checkpoints")
+    ap.add_argument("--preset", default="n", help="architecture preset (model.PRESETS)")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--samples", type=int, default=0, help="crops per epoch (default: train images)")
+    ap.add_argument("--size", type=int, default=320, help="training crop size")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--wd", type=float, default=0.0005)
+    ap.add_argument("--warmup", type=int, default=300, help="warm-up iterations")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--val-every", type=int, default=5, help="validate every N epochs (0: only at the end)")
+    ap.add_argument("--val-limit", type=int, default=200, help="val images used while training (0: all)")
+    ap.add_argument("--threshold", type=float, default=0.35, help="score threshold for precision/recall")
+    ap.add_argument("--export-size", default="672x368", help="WxH the bundle's ONNX will take")
+    ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    ew, eh = (int(v) for v in args.export_size.split("x"))
+
+    net = CamNet(len(NAMES), args.preset)
+    ema = EMA(net)
+    opt = torch.optim.AdamW(param_groups(net, args.wd), lr=args.lr, betas=(0.9, 0.999))
+    ds = TrainSet(args.data, "train", len(NAMES), args.size, args.samples or None, args.seed)
+    iters_per_epoch = len(ds) // args.batch
+    total_iters = iters_per_epoch * args.epochs
+    start_epoch, step = 0, 0
+    history = []
+    last = os.path.join(args.out, "last.pt")
+    if os.path.exists(last) and not args.fresh:
+        ck = torch.load(last, map_location="cpu")
+        if ck["preset"] != args.preset:
+            sys.exit(f"train: {last} is preset {ck['preset']!r}, not {args.preset!r}; use --fresh")
+        net.load_state_dict(ck["model"])
+        ema.net.load_state_dict(ck["ema"])
+        ema.updates = ck["ema_updates"]
+        opt.load_state_dict(ck["opt"])
+        start_epoch, step = ck["epoch"], ck["step"]
+        history = ck.get("history", [])
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"train: resumed from {last} at epoch {start_epoch}, step {step}", file=sys.stderr)
+
+    def save(epoch, path=last):
+        tmp = path + ".tmp"
+        torch.save({"model": net.state_dict(), "ema": ema.net.state_dict(), "ema_updates": ema.updates,
+                    "opt": opt.state_dict(), "epoch": epoch, "step": step, "preset": args.preset,
+                    "nc": len(NAMES), "names": NAMES, "export_width": ew, "export_height": eh,
+                    "history": history, "args": vars(args), "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, path)
+
+    lossf = Loss(len(NAMES))
+    print(f"train: {len(ds.pairs)} train images, {len(ds)} crops/epoch of {args.size}px, batch {args.batch}, "
+          f"{args.epochs} epochs = {total_iters} iterations, preset {args.preset}", file=sys.stderr)
+    t_start = time.time()
+    steps_done = 0
+    last_save = time.time()
+    for epoch in range(start_epoch, args.epochs):
+        net.train()
+        ds.set_epoch(epoch)
+        g = torch.Generator()
+        g.manual_seed(args.seed * 1000 + epoch)
+        dl = torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=True, generator=g,
+                                         num_workers=args.workers, collate_fn=collate, drop_last=True,
+                                         persistent_workers=False)
+        sums = {"loss": 0.0, "cls": 0.0, "box": 0.0, "pos": 0}
+        n = 0
+        t_epoch = time.time()
+        for imgs, gt, gmask in dl:
+            lr = args.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / max(total_iters, 1))))
+            if step < args.warmup:
+                lr *= (step + 1) / args.warmup
+            for grp in opt.param_groups:
+                grp["lr"] = lr
+            loss, parts = lossf(net(imgs), gt, gmask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+            ema.update(net)
+            step += 1
+            steps_done += 1
+            n += 1
+            sums["loss"] += float(loss)
+            sums["cls"] += parts["cls"]
+            sums["box"] += parts["box"]
+            sums["pos"] += parts["pos"]
+            if n % 10 == 0 or n == iters_per_epoch:
+                el = time.time() - t_start
+                rate = steps_done / el
+                eta = (total_iters - step) / max(rate, 1e-9)
+                print(f"\rtrain: epoch {epoch + 1}/{args.epochs} it {n}/{iters_per_epoch} "
+                      f"loss {sums['loss'] / n:.3f} (cls {sums['cls'] / n:.3f} box {sums['box'] / n:.3f} "
+                      f"pos {sums['pos'] / n:.0f}) lr {lr:.5f} {rate * args.batch:.1f} img/s ETA {fmt_time(eta)}   ",
+                      end="", file=sys.stderr, flush=True)
+            if time.time() - last_save > 600:
+                save(epoch)  # mid-epoch: resumes at the start of this epoch
+                last_save = time.time()
+        print(file=sys.stderr)
+        rec = {"epoch": epoch + 1, "step": step, "loss": sums["loss"] / max(n, 1),
+               "seconds": round(time.time() - t_epoch, 1)}
+        final = epoch + 1 == args.epochs
+        if (args.val_every and (epoch + 1) % args.val_every == 0) or final:
+            m = validate(ema.net, args.data, "val", args.val_limit, args.threshold)
+            rec["val"] = {k: v for k, v in m.items() if k != "classes"}
+            per = " ".join(f"{k} {v['ap50']:.3f}" for k, v in m["classes"].items())
+            print(f"val: epoch {epoch + 1} AP50 {m['ap50']:.3f} P {m['precision']:.3f} R {m['recall']:.3f} "
+                  f"R<16 {m['recall_lt16']:.3f} R16-32 {m['recall_16to32']:.3f} R>32 {m['recall_gt32']:.3f} | {per}",
+                  file=sys.stderr, flush=True)
+        history.append(rec)
+        save(epoch + 1)
+        last_save = time.time()
+    final_path = os.path.join(args.out, "final.pt")
+    torch.save({"ema": ema.net.state_dict(), "preset": args.preset, "nc": len(NAMES), "names": NAMES,
+                "export_width": ew, "export_height": eh, "history": history, "args": vars(args),
+                "train_seconds": round(time.time() - t_start, 1)}, final_path)
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(history, f, indent=1)
+    print(f"train: wrote {final_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
