@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MaxSentence is the longest sentence the reader accepts, '$' to the
@@ -88,6 +89,7 @@ func (s *scanner) next() ([]byte, end, error) {
 			if s.n == len(s.buf) {
 				s.in = false
 				s.skip = true
+				s.garbage++ // this byte; the rest of the line follows
 				return s.buf[:s.n], endOverlong, nil
 			}
 			s.buf[s.n] = c
@@ -401,5 +403,14 @@ func parseDate(s string) (civil, bool, error) {
 	} else {
 		y += 1900
 	}
+	if !realDate(y, m, d) {
+		return civil{}, false, errField
+	}
 	return civil{y, m, d}, true, nil
+}
+
+// realDate reports whether y-m-d exists (no 31 February).
+func realDate(y, m, d int) bool {
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	return t.Day() == d && int(t.Month()) == m
 }

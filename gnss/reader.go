@@ -343,7 +343,7 @@ func (r *Reader) handle(raw []byte, how end) {
 // time changes or as they complete.
 func (r *Reader) fuse(s parsed) {
 	if s.kind&(kVTG|kGSA) == 0 && s.hasTod {
-		if r.cur.open && r.cur.hasTod && r.cur.tod != s.tod {
+		if r.cur.open && (r.cur.hasTod && r.cur.tod != s.tod || !r.cur.hasTod && r.cur.kinds&s.kind != 0) {
 			r.close(true)
 		}
 		if r.hasLastTod && s.tod == r.lastTod && (!r.cur.open || !r.cur.hasTod) {

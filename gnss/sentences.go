@@ -235,7 +235,7 @@ func parseZDA(f []string) (parsed, error) {
 	d, e1 := parseInt(f[1])
 	m, e2 := parseInt(f[2])
 	y, e3 := parseInt(f[3])
-	if e1 != nil || e2 != nil || e3 != nil || d < 1 || d > 31 || m < 1 || m > 12 || len(f[3]) != 4 {
+	if e1 != nil || e2 != nil || e3 != nil || len(f[3]) != 4 || !realDate(y, m, d) {
 		return p, errField
 	}
 	p.day, p.hasDay = civil{y, m, d}, true
