@@ -92,9 +92,9 @@ func corpus() []struct {
 func genColdBoot() []byte {
 	rng := rand.New(rand.NewSource(1))
 	var b bytes.Buffer
-	b.Write(make([]byte, 20)) // NULs
+	b.Write(make([]byte, 20))               // NULs
 	b.Write([]byte{0xB5, 0x62, 0x01, 0x07}) // a UBX header
-	for i := 0; i < 60; i++ { // binary noise without '$' or line ends
+	for i := 0; i < 60; i++ {               // binary noise without '$' or line ends
 		c := byte(rng.Intn(256))
 		if c == '$' || c == '\r' || c == '\n' || c == ' ' || c == '\t' {
 			c = 0xFF
