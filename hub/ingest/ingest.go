@@ -1,0 +1,366 @@
+// Package ingest receives the devices' messages from the MQTT broker,
+// validates every one against the wire contract, and writes them to the store
+// in batches. Accepted and rejected messages are acknowledged to the broker
+// only after the batch holding them is committed, so a hub that stops or
+// crashes loses nothing: with a persistent session (clean session off) the
+// broker delivers the unacknowledged messages again when the hub returns, and
+// the store's idempotency by sighting id keeps them from being counted twice.
+//
+// Rejects are counted by reason (wire.Reason) and logged at most once per
+// reason every few seconds, so a misbehaving device cannot flood the log. No
+// input can crash the ingest: decoding runs under recover as a last resort.
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/camaudit/camaudit/hub/store"
+	"github.com/camaudit/camaudit/wire"
+)
+
+// Store is where accepted messages go (a *store.Store).
+type Store interface {
+	Write(ctx context.Context, msgs []store.Message, rejects map[wire.Reason]int, now time.Time) (store.Result, error)
+}
+
+// ReasonPanic counts messages whose decoding panicked (a bug in the decoder,
+// never expected; the message is rejected and the hub carries on).
+const ReasonPanic wire.Reason = "decoder_panic"
+
+// Config configures an Ingester.
+type Config struct {
+	// Broker is the MQTT broker URL: tcp://host:1883, ssl://host:8883, ws://...
+	Broker string
+	// ClientID identifies the hub's session at the broker; keep it stable so
+	// that a persistent session survives restarts. Empty: camaudit-hub-<hostname>.
+	ClientID string
+	// Username and Password authenticate to the broker (optional).
+	Username, Password string
+	// TLS configures ssl:// connections (CA, client certificate); nil uses the system roots.
+	TLS *tls.Config
+	// Group, when set, subscribes as the MQTT shared subscription
+	// $share/<Group>/... so that several hubs split the messages.
+	Group string
+	// CleanSession discards the broker-side session on connect. Leave it
+	// false in production: messages queued while the hub was away are then
+	// delivered when it returns.
+	CleanSession bool
+	// MaxBatch caps the messages written in one transaction (default 2000).
+	MaxBatch int
+	// Queue is how many received messages may wait for the writer (default 8192).
+	Queue int
+	// Logger receives connection events and rate-limited reject reports.
+	Logger *slog.Logger
+	// OnCommit, if set, is called after every committed batch (the hub uses
+	// it to wake the registry follower).
+	OnCommit func(store.Result)
+	// LogEvery is the minimum interval between two log lines about rejects of
+	// the same reason (default 10 s).
+	LogEvery time.Duration
+}
+
+// Stats are the ingester's counters since it started.
+type Stats struct {
+	Connected   bool                  `json:"connected"`
+	Received    int64                 `json:"received"`
+	Accepted    int64                 `json:"accepted"`
+	Duplicates  int64                 `json:"duplicates"`
+	Rejected    map[wire.Reason]int64 `json:"rejected"`
+	Batches     int64                 `json:"batches"`
+	WriteErrors int64                 `json:"write_errors"`
+	LastMessage time.Time             `json:"last_message,omitzero"`
+}
+
+type inbound struct {
+	topic   string
+	payload []byte
+	ack     func()
+}
+
+// Ingester subscribes to the devices' topics and stores what they send.
+type Ingester struct {
+	cfg   Config
+	st    Store
+	log   *slog.Logger
+	queue chan inbound
+
+	connected atomic.Bool
+	mu        sync.Mutex // guards the fields below
+	stats     Stats
+	lastLog   map[wire.Reason]time.Time
+	quiet     map[wire.Reason]int64 // rejects not logged since the last line
+}
+
+// New returns an Ingester writing into st.
+func New(cfg Config, st Store) *Ingester {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 2000
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 8192
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = 10 * time.Second
+	}
+	if cfg.ClientID == "" {
+		h, _ := os.Hostname()
+		cfg.ClientID = "camaudit-hub-" + h
+	}
+	return &Ingester{
+		cfg: cfg, st: st, log: cfg.Logger, queue: make(chan inbound, cfg.Queue),
+		stats:   Stats{Rejected: map[wire.Reason]int64{}},
+		lastLog: map[wire.Reason]time.Time{}, quiet: map[wire.Reason]int64{},
+	}
+}
+
+// Stats returns a copy of the counters.
+func (in *Ingester) Stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.stats
+	s.Rejected = maps.Clone(in.stats.Rejected)
+	s.Connected = in.connected.Load()
+	return s
+}
+
+// Filters returns the subscription filters (with QoS) the ingester uses.
+func (in *Ingester) Filters() map[string]byte {
+	f := map[string]byte{}
+	for _, k := range wire.Kinds {
+		f[wire.Filter(k, in.cfg.Group)] = 1
+	}
+	return f
+}
+
+// Run connects to the broker (retrying until it answers), subscribes, and
+// stores messages until ctx is cancelled. Then it stops taking messages,
+// writes and acknowledges what it already holds, and disconnects.
+func (in *Ingester) Run(ctx context.Context) error {
+	if in.cfg.Broker == "" {
+		return errors.New("ingest: no broker URL")
+	}
+	opts := mqtt.NewClientOptions().
+		AddBroker(in.cfg.Broker).
+		SetClientID(in.cfg.ClientID).
+		SetCleanSession(in.cfg.CleanSession).
+		SetOrderMatters(false).
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetDefaultPublishHandler(in.onMessage).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			in.connected.Store(false)
+			in.log.Warn("lost the broker; reconnecting", "broker", in.cfg.Broker, "err", err)
+		}).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
+			in.log.Debug("reconnecting to the broker", "broker", in.cfg.Broker)
+		})
+	if in.cfg.Username != "" {
+		opts.SetUsername(in.cfg.Username).SetPassword(in.cfg.Password)
+	}
+	if in.cfg.TLS != nil {
+		opts.SetTLSConfig(in.cfg.TLS)
+	}
+	opts.SetOnConnectHandler(func(c mqtt.Client) {
+		filters := in.Filters()
+		tok := c.SubscribeMultiple(filters, in.onMessage)
+		go func() {
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				in.log.Error("subscribing failed; reconnecting", "broker", in.cfg.Broker, "err", tok.Error())
+				// Force a reconnect cycle so that the subscription is retried.
+				c.Disconnect(0)
+				return
+			}
+			in.connected.Store(true)
+			in.log.Info("subscribed", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID, "group", in.cfg.Group, "clean_session", in.cfg.CleanSession)
+		}()
+	})
+	client := mqtt.NewClient(opts)
+	in.log.Info("connecting to the broker", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID)
+	client.Connect() // with ConnectRetry the token completes only when connected; we do not wait
+
+	// The loop returns after ctx ends and what was queued is stored; only
+	// then disconnect, so that those messages' acknowledgements go out.
+	// Messages arriving meanwhile stay unacknowledged and come again.
+	in.loop(ctx)
+	client.Disconnect(250)
+	in.connected.Store(false)
+	return nil
+}
+
+func (in *Ingester) onMessage(_ mqtt.Client, m mqtt.Message) {
+	in.Handle(m.Topic(), m.Payload(), m.Ack)
+}
+
+// Handle queues one received message for validation and storage. ack is
+// called once the message is committed (or rejected and counted); it may be
+// nil. Handle blocks while the queue is full, which slows the broker's
+// delivery to the hub instead of dropping messages.
+func (in *Ingester) Handle(topic string, payload []byte, ack func()) {
+	in.queue <- inbound{topic: topic, payload: payload, ack: ack}
+}
+
+// loop writes queued messages in batches until ctx is done, then writes
+// whatever is still queued.
+func (in *Ingester) loop(ctx context.Context) {
+	batch := make([]inbound, 0, in.cfg.MaxBatch)
+	for {
+		select {
+		case m := <-in.queue:
+			batch = append(batch[:0], m)
+		case <-ctx.Done():
+			in.drain(batch[:0])
+			return
+		}
+		// Take whatever else is waiting: batches grow with the load.
+	fill:
+		for len(batch) < in.cfg.MaxBatch {
+			select {
+			case m := <-in.queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if !in.flush(ctx, batch) {
+			in.drain(batch)
+			return
+		}
+	}
+}
+
+// drain writes the messages already received when the ingester stops, with a
+// short deadline of its own.
+func (in *Ingester) drain(batch []inbound) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+	fill:
+		for len(batch) < in.cfg.MaxBatch {
+			select {
+			case m := <-in.queue:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if !in.flush(ctx, batch) {
+			in.log.Warn("stopping with messages not stored; the broker will deliver them again", "messages", len(batch)+len(in.queue))
+			return
+		}
+		batch = batch[:0]
+	}
+}
+
+// decode validates one message; it never panics.
+func decode(topic string, payload []byte, now time.Time) (dev string, m wire.Message, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			dev, m, err = "", nil, &wire.Error{Reason: ReasonPanic, Msg: fmt.Sprintf("decoder panic: %v", p)}
+		}
+	}()
+	return wire.Decode(topic, payload, now)
+}
+
+// flush validates and stores one batch, retrying the write until it succeeds
+// or ctx ends, then acknowledges every message in it. It reports whether the
+// batch was stored.
+func (in *Ingester) flush(ctx context.Context, batch []inbound) bool {
+	now := time.Now()
+	msgs := make([]store.Message, 0, len(batch))
+	rejects := map[wire.Reason]int{}
+	for _, b := range batch {
+		dev, m, err := decode(b.topic, b.payload, now)
+		if err != nil {
+			r := wire.ReasonOf(err)
+			rejects[r]++
+			in.logReject(r, b.topic, err)
+			continue
+		}
+		msgs = append(msgs, store.Message{Device: dev, Payload: m})
+	}
+	var res store.Result
+	backoff := 100 * time.Millisecond
+	for {
+		var err error
+		res, err = in.st.Write(ctx, msgs, rejects, now)
+		if err == nil {
+			break
+		}
+		in.mu.Lock()
+		in.stats.WriteErrors++
+		in.mu.Unlock()
+		in.log.Error("storing a batch failed; retrying", "messages", len(batch), "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	for _, b := range batch {
+		if b.ack != nil {
+			b.ack()
+		}
+	}
+	in.mu.Lock()
+	in.stats.Received += int64(len(batch))
+	in.stats.Accepted += int64(len(msgs) - res.Duplicates - res.Conflicts)
+	in.stats.Duplicates += int64(res.Duplicates)
+	for r, n := range rejects {
+		in.stats.Rejected[r] += int64(n)
+	}
+	if res.Conflicts > 0 {
+		in.stats.Rejected[wire.ReasonIDConflict] += int64(res.Conflicts)
+	}
+	in.stats.Batches++
+	in.stats.LastMessage = now
+	in.mu.Unlock()
+	if res.Conflicts > 0 {
+		in.logReject(wire.ReasonIDConflict, "", fmt.Errorf("%d sightings reuse a stored id with different content", res.Conflicts))
+	}
+	if in.cfg.OnCommit != nil {
+		in.cfg.OnCommit(res)
+	}
+	return true
+}
+
+// logReject logs a reject unless one of the same reason was logged within
+// LogEvery; the next line then says how many were not logged.
+func (in *Ingester) logReject(r wire.Reason, topic string, err error) {
+	in.mu.Lock()
+	now := time.Now()
+	if last, ok := in.lastLog[r]; ok && now.Sub(last) < in.cfg.LogEvery {
+		in.quiet[r]++
+		in.mu.Unlock()
+		return
+	}
+	in.lastLog[r] = now
+	n := in.quiet[r]
+	in.quiet[r] = 0
+	in.mu.Unlock()
+	if len(topic) > 100 {
+		topic = topic[:100] + "…"
+	}
+	in.log.Warn("rejected a message", "reason", string(r), "topic", topic, "err", err, "not_logged_since_last", n)
+}

@@ -1,0 +1,248 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/camaudit/camaudit/hub/store"
+	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/wire"
+)
+
+func sighting(n int, device string) *wire.Sighting {
+	return &wire.Sighting{
+		Schema: wire.SchemaSighting, ID: fmt.Sprintf("0193a1b2-c3d4-7e5f-8a9b-%012x", n), Device: device,
+		Walk: "0193a1b2-0000-7000-8000-000000000001", Time: time.Now().UTC().Add(-time.Minute).Truncate(time.Millisecond),
+		Lat: 52.52 + float64(n)*1e-4, Lon: 13.40, ErrM: 4, Type: "dome", Mount: "wall", Confidence: 0.9, Frames: 10, BaselineM: 8, Model: "m",
+	}
+}
+
+func publisher(t *testing.T, url, id string) mqtt.Client {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return c
+}
+
+func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
+	t.Helper()
+	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish to %s: %v", topic, tok.Error())
+	}
+}
+
+func encode(t *testing.T, m wire.Message) []byte {
+	t.Helper()
+	b, err := wire.Encode(m, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// start runs an ingester until the test ends (or stop is called).
+func start(t *testing.T, cfg Config, st Store) (*Ingester, func()) {
+	t.Helper()
+	in := New(cfg, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	waitFor(t, "the ingester to subscribe", func() bool { return in.Stats().Connected })
+	return in, stop
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestIngestValidatesAndCounts(t *testing.T) {
+	b := brokertest.Start(t, "")
+	st := openStore(t)
+	var logBuf syncBuffer
+	in, _ := start(t, Config{Broker: b.URL(), ClientID: "hub-test", Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}, st)
+	pub := publisher(t, b.URL(), "pub")
+
+	s1 := sighting(1, "pi-aaa")
+	wrongDev := sighting(3, "pi-bbb")
+	big := bytes.Repeat([]byte(" "), wire.MaxPayload+1)
+	copy(big, encode(t, sighting(4, "pi-aaa")))
+	msgs := []struct {
+		topic   string
+		payload []byte
+	}{
+		{wire.Topic("pi-aaa", wire.KindSightings), encode(t, s1)},
+		{wire.Topic("pi-aaa", wire.KindSightings), encode(t, s1)}, // duplicate
+		{wire.Topic("pi-bbb", wire.KindSightings), encode(t, sighting(2, "pi-bbb"))},
+		{wire.Topic("pi-aaa", wire.KindSightings), encode(t, wrongDev)},              // device_mismatch
+		{wire.Topic("pi-aaa", wire.KindSightings), []byte(`{"schema":`)},             // bad_json
+		{wire.Topic("pi-aaa", wire.KindSightings), big},                              // oversize
+		{wire.Topic("pi-aaa", wire.KindSightings), []byte(`{"schema":"other/1"}`)},   // bad_schema
+		{wire.Topic("PI_BAD", wire.KindSightings), encode(t, sighting(5, "pi-aaa"))}, // bad_topic
+		{wire.Topic("pi-aaa", wire.KindStatus), []byte("online")},
+		{wire.Topic("pi-aaa", wire.KindStatus), []byte("sleeping")}, // bad_status
+	}
+	for _, m := range msgs {
+		publish(t, pub, m.topic, m.payload)
+	}
+	waitFor(t, "every message to be processed", func() bool { return in.Stats().Received >= int64(len(msgs)) })
+	s := in.Stats()
+	wantRejects := map[wire.Reason]int64{wire.ReasonDevice: 1, wire.ReasonJSON: 1, wire.ReasonOversize: 1, wire.ReasonSchema: 1, wire.ReasonTopic: 1, wire.ReasonStatus: 1}
+	for r, n := range wantRejects {
+		if s.Rejected[r] != n {
+			t.Errorf("rejected[%s] = %d, want %d (all: %v)", r, s.Rejected[r], n, s.Rejected)
+		}
+	}
+	if s.Accepted != 3 || s.Duplicates != 1 {
+		t.Errorf("accepted %d, duplicates %d; want 3 and 1", s.Accepted, s.Duplicates)
+	}
+	got, err := st.SightingsAfter(context.Background(), 0, 100)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("stored %d sightings (%v), want 2", len(got), err)
+	}
+	c, err := st.Counters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r, n := range wantRejects {
+		if c.Rejected[string(r)] != n {
+			t.Errorf("stored counter rejected[%s] = %d, want %d", r, c.Rejected[string(r)], n)
+		}
+	}
+	if !strings.Contains(logBuf.String(), "device_mismatch") || !strings.Contains(logBuf.String(), "oversize") {
+		t.Errorf("rejects not logged:\n%s", logBuf.String())
+	}
+}
+
+func TestRejectLogIsRateLimited(t *testing.T) {
+	st := openStore(t)
+	var logBuf syncBuffer
+	in := New(Config{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), LogEvery: time.Hour}, st)
+	batch := make([]inbound, 500)
+	for i := range batch {
+		batch[i] = inbound{topic: wire.Topic("pi-aaa", wire.KindSightings), payload: []byte("garbage")}
+	}
+	if !in.flush(context.Background(), batch) {
+		t.Fatal("flush failed")
+	}
+	if n := strings.Count(logBuf.String(), "rejected a message"); n != 1 {
+		t.Errorf("500 rejects of one reason logged %d times within LogEvery, want 1", n)
+	}
+	if got := in.Stats().Rejected[wire.ReasonJSON]; got != 500 {
+		t.Errorf("counted %d bad_json, want 500", got)
+	}
+}
+
+// failing wraps the real store and fails its first n writes, as a database
+// that is briefly unavailable would.
+type failing struct {
+	*store.Store
+	n atomic.Int32
+}
+
+func (f *failing) Write(ctx context.Context, msgs []store.Message, rejects map[wire.Reason]int, now time.Time) (store.Result, error) {
+	if f.n.Add(-1) >= 0 {
+		return store.Result{}, errors.New("database is unavailable")
+	}
+	return f.Store.Write(ctx, msgs, rejects, now)
+}
+
+func TestWriteRetriedAndAckedOnlyAfterCommit(t *testing.T) {
+	f := &failing{Store: openStore(t)}
+	f.n.Store(2)
+	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, f)
+	var acked atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { in.loop(ctx); close(done) }()
+	for i := 0; i < 5; i++ {
+		in.Handle(wire.Topic("pi-aaa", wire.KindSightings), encode(t, sighting(i, "pi-aaa")), func() {
+			if f.n.Load() >= 0 {
+				t.Error("acknowledged before the batch was committed")
+			}
+			acked.Add(1)
+		})
+	}
+	waitFor(t, "5 acks", func() bool { return acked.Load() == 5 })
+	if s := in.Stats(); s.WriteErrors != 2 || s.Accepted != 5 {
+		t.Errorf("stats %+v, want 2 write errors, 5 accepted", s)
+	}
+	cancel()
+	<-done
+}
+
+func TestQueuedWhileAwayDelivered(t *testing.T) {
+	b := brokertest.Start(t, "")
+	st := openStore(t)
+	cfg := Config{Broker: b.URL(), ClientID: "hub-persistent", Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}
+	_, stop := start(t, cfg, st)
+	stop() // the hub goes away; its session stays at the broker
+	pub := publisher(t, b.URL(), "pub")
+	for i := 0; i < 20; i++ {
+		publish(t, pub, wire.Topic("pi-aaa", wire.KindSightings), encode(t, sighting(100+i, "pi-aaa")))
+	}
+	in2, _ := start(t, cfg, st)
+	waitFor(t, "the queued sightings", func() bool { return in2.Stats().Accepted == 20 })
+	got, _ := st.SightingsAfter(context.Background(), 0, 100)
+	if len(got) != 20 {
+		t.Fatalf("stored %d sightings, want 20", len(got))
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
