@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 BUILD   := build
 
-.PHONY: help setup build test bench demo pi test-arm64 pi-armhf clean
+.PHONY: help setup build test bench fuzz demo pi test-arm64 pi-armhf clean
 
 help: ## list the targets
 	@echo "camaudit — make targets:"
@@ -26,6 +26,15 @@ test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd,
 
 bench: ## run the benchmarks and print a summary
 	scripts/bench.sh
+
+FUZZTIME ?= 1m
+fuzz: ## run every fuzz target (func FuzzXxx) in the repo for FUZZTIME each (default 1m; e.g. make fuzz FUZZTIME=10m)
+	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz: $$pkg $$f for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	  done; \
+	done
 
 demo: build ## simulate a walk, run the firmware on it, start the hub, print the map URL
 	scripts/demo.sh
