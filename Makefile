@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 BUILD   := build
 
-.PHONY: help setup build test bench fuzz demo pi test-arm64 pi-armhf clean
+.PHONY: help setup build test bench fuzz model demo pi test-arm64 pi-armhf clean
 
 help: ## list the targets
 	@echo "camaudit — make targets:"
@@ -26,6 +26,9 @@ test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd,
 
 bench: ## run the benchmarks and print a summary
 	scripts/bench.sh
+
+model: ## train the default detector on synthetic data and write models/camaudit-cams-v1 (hours on 2 cores; resumable)
+	detect/train/make_model.sh
 
 FUZZTIME ?= 1m
 fuzz: ## run every fuzz target (func FuzzXxx) in the repo for FUZZTIME each (default 1m; e.g. make fuzz FUZZTIME=10m)

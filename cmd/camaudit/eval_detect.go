@@ -96,7 +96,8 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	threshold := float64(b.Threshold)
+	// The manifest's float32 threshold, as the decimal it was written as.
+	threshold, _ := strconv.ParseFloat(strconv.FormatFloat(float64(b.Threshold), 'g', -1, 32), 64)
 	if *thr > 0 {
 		threshold = *thr
 	}

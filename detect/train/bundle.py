@@ -1,0 +1,262 @@
+"""Package an exported CamNet as a model bundle (contracts.md A).
+
+Writes OUT/model.onnx, OUT/model.yaml (with the ONNX's sha256, the training
+summary and the held-out metrics), OUT/reference.json (PyTorch's output on a
+fixed synthetic input, so any runtime can be checked against the framework
+the model was trained in; detect/train's Go test does) and OUT/MODEL_CARD.md
+(rendered from detect/train/MODEL_CARD.tmpl.md with the measured figures).
+
+Usage:
+  python3 bundle.py --ckpt build/model/final.pt --onnx build/model/model.onnx \
+      --eval build/model/holdout.json --speed build/model/speed.json --out DIR
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+import yaml
+
+from export import fold_bn
+from model import CamNet, Exported, flops
+
+NAME = "camaudit-cams-v1"
+VERSION = "1.0.0"
+LABELS = ["dome", "bullet", "ptz", "alpr"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def reference_input(width, height):
+    """The fixed test input: smooth colour waves plus dark discs, NCHW float32.
+
+    Defined with float64 maths so Go reproduces it bit for bit before the
+    float32 conversion (see detect/train/bundle_test.go).
+    """
+    x = np.arange(width, dtype=np.float64)[None, :]
+    y = np.arange(height, dtype=np.float64)[:, None]
+    blob = np.zeros((1, 3, height, width), np.float64)
+    for c in range(3):
+        blob[0, c] = 0.5 + 0.3 * np.sin(0.031 * (c + 1) * x + 0.017 * y) * np.cos(0.023 * y - 0.011 * c * x)
+    # Dark discs of 6..40 px radius on a lighter band: camera-ish blobs.
+    for k in range(12):
+        cx = (k * 97 + 31) % width
+        cy = (k * 53 + 17) % height
+        r = 3 + (k * 7) % 20
+        d2 = (x - cx) ** 2 + (y - cy) ** 2
+        for c in range(3):
+            blob[0, c][d2 <= r * r] = 0.1 + 0.02 * c
+    return blob.astype(np.float32)
+
+
+def reference(wrapped, width, height, top=100, every=97):
+    """PyTorch's output on reference_input: the top anchors by score and a strided sample."""
+    blob = reference_input(width, height)
+    with torch.no_grad():
+        out = wrapped(torch.from_numpy(blob))[0].numpy()  # [4+nc, N]
+    n = out.shape[1]
+    best = out[4:].max(0)
+    idx = sorted(set(np.argsort(-best, kind="stable")[:top].tolist()) | set(range(0, n, every)))
+    return {
+        "about": "PyTorch output of model.onnx's source on a fixed synthetic input "
+                 "(detect/train/bundle.py reference_input); rows are anchors, values cx, cy, w, h, scores",
+        "input": {"width": width, "height": height, "generator": "camaudit-reference-v1"},
+        "shape": [1, int(out.shape[0]), int(n)],
+        "anchors": idx,
+        "values": [[round(float(v), 6) for v in out[:, i]] for i in idx],
+    }
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def num(v, digits=4):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return round(float(v), digits)
+
+
+def fmt(v):
+    """Three decimals of the 4-decimal value model.yaml stores (so card and manifest agree)."""
+    v = num(v)
+    return "–" if v is None else f"{v:.3f}"
+
+
+def sfmt(v, digits):
+    return "(not measured)" if v is None else f"{v:.{digits}f}"
+
+
+def eval_metrics(ev):
+    """model.yaml metrics from a `camaudit eval detect --json` report."""
+    m = {
+        "ap50": num(ev["ap50"]), "precision": num(ev["precision"]), "recall": num(ev["recall"]),
+        "f1": num(ev["f1"]), "agnostic_ap50": num(ev["agnostic_ap50"]),
+        "agnostic_recall": num(ev["agnostic_recall"]),
+    }
+    for s, key in zip(ev["sizes"], ("small", "medium", "large")):
+        m[f"recall_{key}"] = num(s["recall"])
+        m[f"ap50_{key}"] = num(s["ap50"])
+    for c in ev["classes"]:
+        m[f"ap50_{c['name']}"] = num(c["ap50"])
+    return m
+
+
+def metrics_tables(ev):
+    """Markdown tables of a `camaudit eval detect --json` report."""
+    lines = ["| class | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
+    for c in ev["classes"]:
+        lines.append(f"| {c['name']} | {c['objects']} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['ap50'])} |")
+    lines.append(f"| **all (mean of classes)** | {ev['objects']} | {fmt(ev['precision'])} | {fmt(ev['recall'])} | **{fmt(ev['ap50'])}** |")
+    lines.append(f"| any class (type ignored) | {ev['objects']} | {fmt(ev['agnostic_precision'])} | "
+                 f"{fmt(ev['agnostic_recall'])} | {fmt(ev['agnostic_ap50'])} |")
+    lines += ["", "| size (longest side) | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
+    for s in ev["sizes"]:
+        lines.append(f"| {s['name']} px | {s['objects']} | {fmt(s['precision'])} | {fmt(s['recall'])} | {fmt(s['ap50'])} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--onnx", required=True)
+    ap.add_argument("--eval", default="", help="camaudit eval detect --json output on the held-out set")
+    ap.add_argument("--stage", action="store_true",
+                    help="write a staging bundle without metrics or card (to evaluate it and check it in Go)")
+    ap.add_argument("--speed", default="", help="JSON from speed.py --json (optional)")
+    ap.add_argument("--train-info", default="", help="JSON with dataset facts written by make_model.sh")
+    ap.add_argument("--threshold", type=float, default=0.35)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    ck = torch.load(args.ckpt, map_location="cpu")
+    net = CamNet(ck["nc"], ck["preset"])
+    net.load_state_dict(ck["ema"])
+    net.eval()
+    w, h = ck["export_width"], ck["export_height"]
+    if not args.eval and not args.stage:
+        sys.exit("bundle: --eval is required (or --stage)")
+    ev = None
+    if args.eval:
+        with open(args.eval) as f:
+            ev = json.load(f)
+    speed = {}
+    if args.speed:
+        with open(args.speed) as f:
+            speed = json.load(f)
+    info = {}
+    if args.train_info:
+        with open(args.train_info) as f:
+            info = json.load(f)
+
+    os.makedirs(args.out, exist_ok=True)
+    onnx_out = os.path.join(args.out, "model.onnx")
+    if os.path.abspath(args.onnx) != os.path.abspath(onnx_out):
+        shutil.copyfile(args.onnx, onnx_out)
+    digest = sha256(onnx_out)
+    size_mb = os.path.getsize(onnx_out) / 1e6
+    if size_mb > 10:
+        sys.exit(f"bundle: {onnx_out} is {size_mb:.1f} MB, over the 10 MB budget")
+    gflops = flops(net, w, h) / 1e9
+    hist = ck.get("history", [])
+    targs = ck.get("args", {})
+
+    metrics = {"gflops": round(gflops, 3)}
+    if ev:
+        metrics.update(eval_metrics(ev))
+    if speed.get("forward_ms"):
+        metrics["forward_ms_1thread"] = round(speed["forward_ms"], 2)
+    if speed.get("fps_1080p"):
+        metrics["fps_1080p_1thread"] = round(speed["fps_1080p"], 1)
+    metrics = {k: v for k, v in metrics.items() if v is not None}
+    training = {
+        "data": info.get("data", "camaudit sim dataset (synthetic)"),
+        "images": int(info.get("train_images", 0)),
+        "seed": int(targs.get("seed", 0)),
+        "command": "make model",
+        "preset": ck["preset"],
+        "epochs": int(targs.get("epochs", 0)),
+        "crop": int(targs.get("size", 0)),
+        "train_seconds": float(ck.get("train_seconds", 0)),
+        "holdout": info.get("holdout", ""),
+        "notes": "synthetic images only (camaudit simulator); real-world accuracy not measured",
+    }
+    manifest = {
+        "name": NAME,
+        "version": VERSION,
+        "layout": "yolov8",
+        "input": {"width": w, "height": h, "color": "rgb", "scale": 1 / 255},
+        "labels": LABELS,
+        "types": {l: l for l in LABELS},
+        "threshold": args.threshold,
+        "nms_iou": 0.5,
+        "sha256": digest,
+        "tiling": {"roi": [0.0, 0.0, 1.0, 0.65], "overlap": 0.05, "full_frame": True},
+        "description": "CamNet: small anchor-free detector (strides 4/8/16) of surveillance cameras, "
+                       "for tiled full-resolution inference on a CPU",
+        "license": "weights: camaudit's licence; trained on camaudit's own renders composited on "
+                   "BSD-2-Clause photographs (credits in MODEL_CARD.md)",
+        "credits": info.get("credits", []),
+        "training": training,
+        "metrics": metrics,
+    }
+    with open(os.path.join(args.out, "model.yaml"), "w") as f:
+        f.write(f"# camaudit model bundle, written by detect/train/bundle.py ({datetime.date.today()})\n")
+        yaml.safe_dump(manifest, f, sort_keys=False, width=120, default_flow_style=None)
+
+    wrapped = Exported(fold_bn(net), w, h).eval()
+    with open(os.path.join(args.out, "reference.json"), "w") as f:
+        json.dump(reference(wrapped, w, h), f, separators=(",", ":"))
+    if args.stage:
+        print(f"bundle: staged {args.out} (model.onnx {size_mb:.2f} MB, no metrics yet)", file=sys.stderr)
+        return
+
+    tmpl_path = os.path.join(HERE, "MODEL_CARD.tmpl.md")
+    with open(tmpl_path) as f:
+        tmpl = f.read()
+    val_hist = [r for r in hist if "val" in r]
+    subs = {
+        "NAME": NAME, "VERSION": VERSION, "SHA256": digest,
+        "INPUT": f"{w}×{h}", "GFLOPS": f"{gflops:.2f}", "PARAMS": f"{sum(p.numel() for p in net.parameters()) / 1e3:.0f} k",
+        "ONNX_MB": f"{size_mb:.2f}", "PRESET": ck["preset"],
+        "EPOCHS": str(targs.get("epochs", "")), "CROP": str(targs.get("size", "")),
+        "BATCH": str(targs.get("batch", "")), "SEED": str(targs.get("seed", "")),
+        "LR": str(targs.get("lr", "")),
+        "TRAIN_IMAGES": str(info.get("train_images", "")), "VAL_IMAGES": str(info.get("val_images", "")),
+        "HOLDOUT_IMAGES": str(ev.get("images", "")), "HOLDOUT_OBJECTS": str(ev.get("objects", "")),
+        "TRAIN_TIME": f"{ck.get('train_seconds', 0) / 3600:.2f} h",
+        "TOTAL_TIME": info.get("total_time", "(see make model's log)"),
+        "DATASET_CMD": info.get("dataset_cmd", ""), "HOLDOUT_CMD": info.get("holdout_cmd", ""),
+        "BG_TRAIN": ", ".join(info.get("bg_train", [])), "BG_HOLDOUT": ", ".join(info.get("bg_holdout", [])),
+        "THRESHOLD": str(args.threshold),
+        "METRICS": metrics_tables(ev),
+        "EVAL_MS": f"{ev.get('ms_per_image', 0):.1f}",
+        "FORWARD_MS": sfmt(speed.get("forward_ms"), 1),
+        "FPS_1080P": sfmt(speed.get("fps_1080p"), 1), "TILES_1080P": sfmt(speed.get("tiles_1080p"), 0),
+        "FPS_720P": sfmt(speed.get("fps_720p"), 1), "TILES_720P": sfmt(speed.get("tiles_720p"), 0),
+        "VAL_AP": fmt(val_hist[-1]["val"]["ap50"]) if val_hist else "–",
+        "DATE": str(datetime.date.today()),
+    }
+    for k, v in subs.items():
+        tmpl = tmpl.replace("{{" + k + "}}", str(v))
+    if "{{" in tmpl:
+        start = tmpl.index("{{")
+        sys.exit(f"bundle: {tmpl_path} has an unknown placeholder near {tmpl[start:start + 30]!r}")
+    with open(os.path.join(args.out, "MODEL_CARD.md"), "w") as f:
+        f.write(tmpl)
+    print(f"bundle: wrote {args.out} (model.onnx {size_mb:.2f} MB sha256 {digest[:12]}..., "
+          f"AP50 {fmt(ev['ap50'])}, recall<16 {fmt(ev['sizes'][0]['recall'])})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

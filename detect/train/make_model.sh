@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# make model: build camaudit's default detector bundle from synthetic data.
+#
+#   1. unit tests of the Python pipeline
+#   2. build camaudit, split ../shared/assets/backgrounds into train and
+#      held-out folders of symlinks (the photos are never copied)
+#   3. render the training set and a held-out set (different seed, held-out
+#      backgrounds) with `camaudit sim dataset`
+#   4. train (resumable: re-running continues from build/model/last.pt)
+#   5. export to ONNX and compare cv2.dnn with PyTorch
+#   6. stage the bundle, check the Go detector against PyTorch, evaluate it
+#      on the held-out set with `camaudit eval detect`, benchmark it
+#   7. write the bundle with metrics and model card to models/camaudit-cams-v1
+#
+# Settings (environment): MODEL_IMAGES (training images, 12000), MODEL_HOLDOUT
+# (held-out images, 1500), MODEL_SEED (1), MODEL_HOLDOUT_SEED (1001),
+# MODEL_EPOCHS (see below), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
+# MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_OUT (bundle
+# folder), ASSETS (../shared/assets). Work files go to build/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PY=${PYTHON:-/usr/bin/python3}
+ASSETS=${ASSETS:-$ROOT/../shared/assets}
+IMAGES=${MODEL_IMAGES:-12000}
+HOLDOUT=${MODEL_HOLDOUT:-1500}
+SEED=${MODEL_SEED:-1}
+HSEED=${MODEL_HOLDOUT_SEED:-1001}
+EPOCHS=${MODEL_EPOCHS:-40}
+PRESET=${MODEL_PRESET:-t}
+CROP=${MODEL_CROP:-320}
+BATCH=${MODEL_BATCH:-32}
+LR=${MODEL_LR:-0.004}
+THREADS=${MODEL_THREADS:-2}
+OUT=${MODEL_OUT:-models/camaudit-cams-v1}
+B=build/model
+DS=build/dataset
+HO=build/holdout
+CAM=build/camaudit
+START=$(date +%s)
+mkdir -p "$B"
+
+step() { echo "== make model: $* ($(( ($(date +%s) - START) / 60 )) min)" >&2; }
+
+step "1/7 unit tests of detect/train"
+(cd detect/train && "$PY" -m unittest -q test_pipeline)
+
+step "2/7 build camaudit, background splits"
+go build -o "$CAM" ./cmd/camaudit
+BG="$ASSETS/backgrounds"
+[ -d "$BG" ] || { echo "make model: backgrounds folder $BG not found (set ASSETS)" >&2; exit 1; }
+rm -rf build/bg-train build/bg-holdout
+mkdir -p build/bg-train build/bg-holdout
+# Held out: the last seven Lund frames (a contiguous stretch of street, so
+# neighbours of training frames do not leak in) and one of the two
+# mapillary_tools streets.
+for f in "$BG"/*.jpg; do
+  n=$(basename "$f")
+  case "$n" in
+    bg_opensfm_lund_2[3-9].jpg|bg_mapillary_tools_DSC00497_*) ln -s "$(realpath "$f")" "build/bg-holdout/$n" ;;
+    *) ln -s "$(realpath "$f")" "build/bg-train/$n" ;;
+  esac
+done
+echo "backgrounds: $(ls build/bg-train | wc -l) for training, $(ls build/bg-holdout | wc -l) held out" >&2
+
+MODELS_ARGS=()
+if [ -n "${MODEL_MESHES:-}" ]; then MODELS_ARGS=(--models "$MODEL_MESHES"); fi
+
+# dataset DIR N SEED BGDIR VALFRAC: renders unless DIR/.done records the same command.
+dataset() {
+  local dir=$1 n=$2 seed=$3 bg=$4 vf=$5
+  local cmd="$CAM sim dataset --n $n --seed $seed --out $dir --backgrounds $bg --val-frac $vf ${MODELS_ARGS[*]:-}"
+  if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "$cmd" ]; then
+    echo "dataset $dir: up to date" >&2
+    return
+  fi
+  rm -rf "$dir"
+  # shellcheck disable=SC2086
+  nice -n 10 $cmd
+  echo "$cmd" > "$dir/.done"
+}
+step "3/7 render training set ($IMAGES images, seed $SEED) and held-out set ($HOLDOUT images, seed $HSEED)"
+dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
+dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 1
+
+step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads)"
+FRESH=()
+if [ "${MODEL_FRESH:-}" = 1 ]; then FRESH=(--fresh); fi
+nice -n 10 "$PY" detect/train/train.py --data "$DS" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
+  --size "$CROP" --batch "$BATCH" --lr "$LR" --seed "$SEED" --threads "$THREADS" "${FRESH[@]}"
+
+step "5/7 export to ONNX and compare OpenCV (cv2.dnn) with PyTorch"
+"$PY" detect/train/export.py --ckpt "$B/final.pt" --out "$B/model.onnx"
+
+step "6/7 stage bundle, Go detector vs PyTorch, held-out evaluation, speed"
+STAGE=$B/bundle
+rm -rf "$STAGE"
+count() { find "$1" -name '*.jpg' | wc -l; }
+"$PY" - "$B/train-info.json" <<PYEOF
+import json, os, sys
+info = {
+  "data": "camaudit sim dataset: $IMAGES images, seed $SEED, backgrounds build/bg-train",
+  "train_images": $(count "$DS/images/train"), "val_images": $(count "$DS/images/val"),
+  "holdout": "camaudit sim dataset: $HOLDOUT images, seed $HSEED, held-out backgrounds build/bg-holdout",
+  "dataset_cmd": "camaudit sim dataset --n $IMAGES --seed $SEED --out $DS --backgrounds build/bg-train --val-frac 0.05 ${MODELS_ARGS[*]:-}",
+  "holdout_cmd": "camaudit sim dataset --n $HOLDOUT --seed $HSEED --out $HO --backgrounds build/bg-holdout --val-frac 1 ${MODELS_ARGS[*]:-}",
+  "bg_train": sorted(os.listdir("build/bg-train")), "bg_holdout": sorted(os.listdir("build/bg-holdout")),
+}
+json.dump(info, open(sys.argv[1], "w"), indent=1)
+PYEOF
+"$PY" detect/train/bundle.py --ckpt "$B/final.pt" --onnx "$B/model.onnx" --out "$STAGE" --stage
+CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run 'TestBundleReproducesPyTorch' ./detect/train
+nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split val --json > "$B/holdout.json"
+nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split val --quiet
+CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run '^$' -bench 'BenchmarkBundle' -benchtime 30x ./detect/train | tee "$B/bench.txt"
+"$PY" - "$B/bench.txt" "$B/speed.json" <<'PYEOF'
+import json, re, sys
+text = open(sys.argv[1]).read()
+def metric(bench, unit):
+    m = re.search(r"^%s\S*\s+\d+\s+.*?([\d.]+) %s" % (bench, re.escape(unit)), text, re.M)
+    return float(m.group(1)) if m else None
+speed = {"forward_ms": metric("BenchmarkBundleForward", "ms/forward"),
+         "fps_1080p": metric("BenchmarkBundleFrame1080p", "frames/s"),
+         "tiles_1080p": metric("BenchmarkBundleFrame1080p", "tiles/frame"),
+         "fps_720p": metric("BenchmarkBundleFrame720p", "frames/s"),
+         "tiles_720p": metric("BenchmarkBundleFrame720p", "tiles/frame")}
+json.dump(speed, open(sys.argv[2], "w"), indent=1)
+print("speed:", speed, file=sys.stderr)
+PYEOF
+
+step "7/7 write bundle to $OUT"
+TOTAL=$(( ($(date +%s) - START) / 60 ))
+"$PY" - "$B/train-info.json" "$TOTAL" <<'PYEOF'
+import json, sys
+p = sys.argv[1]; info = json.load(open(p)); info["total_time"] = f"{sys.argv[2]} min (this run of make model)"
+json.dump(info, open(p, "w"), indent=1)
+PYEOF
+"$PY" detect/train/bundle.py --ckpt "$B/final.pt" --onnx "$B/model.onnx" --out "$STAGE" \
+  --eval "$B/holdout.json" --speed "$B/speed.json" --train-info "$B/train-info.json"
+CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 ./detect/train
+mkdir -p "$OUT"
+cp "$STAGE/model.onnx" "$STAGE/model.yaml" "$STAGE/reference.json" "$STAGE/MODEL_CARD.md" "$OUT/"
+step "done: $OUT ($(( ($(date +%s) - START) / 60 )) min)"
