@@ -2,11 +2,108 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/camaudit/camaudit/sim"
 )
 
-// cmdSim is not built yet: its issue owns this file.
+// cmdSim dispatches "camaudit sim walk|dataset|sheet".
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not implemented yet")
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, `usage: camaudit sim <walk|dataset|sheet> [flags]
+
+  walk     render a simulated walk: video, NMEA log and ground truth
+  dataset  render a YOLO training set of surveillance cameras and look-alikes
+  sheet    write a contact sheet of walk frames and dataset samples (JPEG)
+
+Run 'camaudit sim <command> -h' for its flags.`)
+		if len(args) == 0 {
+			return fmt.Errorf("%w: missing sim command", errUsage)
+		}
+		return nil
+	}
+	switch args[0] {
+	case "walk":
+		return cmdSimWalk(ctx, args[1:], stdout, stderr)
+	case "dataset":
+		return cmdSimDataset(ctx, args[1:], stdout, stderr)
+	case "sheet":
+		return cmdSimSheet(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("%w: unknown sim command %q (want walk, dataset or sheet)", errUsage, args[0])
+}
+
+func cmdSimWalk(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sim walk", stderr)
+	scen := fs.String("scenario", "", "scenario YAML file (required; see docs/sim.md)")
+	out := fs.String("out", "", "output folder (required)")
+	bgDir := fs.String("backgrounds", "", "folder of street photos for photo facades (default: the scenario's backgrounds field)")
+	workers := fs.Int("workers", 0, "rendering goroutines (0 = one per CPU)")
+	maxFrames := fs.Int("frames", 0, "render only the first N frames (0 = the whole walk)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *scen == "" || *out == "" {
+		return fmt.Errorf("%w: --scenario and --out are required", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	sc, err := sim.LoadScenario(*scen)
+	if err != nil {
+		return err
+	}
+	dir := *bgDir
+	if dir == "" && sc.Backgrounds != "" {
+		dir = sc.Backgrounds
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(sc.Dir(), dir)
+		}
+	}
+	var bg *sim.Backgrounds
+	if dir != "" {
+		if bg, err = sim.LoadBackgrounds(dir, sim.SplitAll, 0); err != nil {
+			return err
+		}
+		defer bg.Close()
+	}
+	var prog io.Writer = stderr
+	if *quiet {
+		prog = nil
+	}
+	meta, err := sim.RunWalk(ctx, sc, bg, *out, sim.WalkOptions{Workers: *workers, Progress: prog, MaxFrames: *maxFrames})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d frames %dx%d at %g fps (%.0f s, %.0f m), %d cameras\n",
+		*out, meta.Frames, meta.Width, meta.Height, meta.FPS, meta.Duration, meta.RouteM, meta.Cameras)
+	return nil
+}
+
+// loadBackgroundsFlag loads --backgrounds with its split, or returns nil.
+func loadBackgroundsFlag(dir, split string) (*sim.Backgrounds, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	s := sim.BackgroundSplit(strings.ToLower(split))
+	if s != sim.SplitAll && s != sim.SplitTrain && s != sim.SplitHoldout {
+		return nil, fmt.Errorf("%w: --bg-split must be all, train or holdout, got %q", errUsage, split)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: --backgrounds %s is not a folder", errUsage, dir)
+	}
+	return sim.LoadBackgrounds(dir, s, 0)
+}
+
+func cmdSimDataset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return fmt.Errorf("not implemented yet")
+}
+
+func cmdSimSheet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return fmt.Errorf("not implemented yet")
 }
