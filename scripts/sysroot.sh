@@ -63,13 +63,28 @@ apt=(apt-get -q
   -o "Dir::State::status=$aptdir/dpkg/status"
   -o "Dir::Cache=$aptdir" -o "Dir::Cache::archives=$aptdir/archives"
   -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
-  -o "APT::Sandbox::User=root"
+  -o "APT::Sandbox::User=root" -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false"
+  -o "Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false"
   -o "APT::Install-Recommends=false" -o "APT::Get::Assume-Yes=true")
 
 # Refresh the private package lists at most once a day.
 if [ -z "$(find "$aptdir/lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
   echo "sysroot: fetching the $arch package lists (private apt state in $aptdir)"
-  "${apt[@]}" update
+  # A mirror in mid-sync answers with a wrong size now and then: retry.
+  for try in 1 2 3; do
+    "${apt[@]}" update && break
+    if [ "$try" -eq 3 ]; then
+      # Go on with the lists that did arrive, as long as bookworm main did:
+      # packages then come in the version those lists name.
+      ls "$aptdir"/lists/*_bookworm_main_binary-"${arch}"_Packages* >/dev/null 2>&1 || {
+        echo "sysroot: apt-get update for $arch failed 3 times" >&2; exit 1; }
+      echo "sysroot: warning: some $arch package lists failed to download 3 times; going on with those that arrived" >&2
+      break
+    fi
+    echo "sysroot: apt-get update failed (try $try of 3), retrying in 20 s" >&2
+    sleep 20
+  done
 fi
 
 echo "sysroot: resolving and downloading ${#runtime[@]} runtime packages and their dependencies for $arch"
