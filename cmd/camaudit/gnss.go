@@ -132,8 +132,48 @@ type gnssReport struct {
 	firstFix   time.Duration // wall time to the first fix (live sources)
 	firstEpoch int
 	dist       float64
-	last       gnss.Fix
+	anchor     geo.LatLon
+	lastPos    geo.LatLon
 	hasLast    bool
+	recent     []gnss.Fix // valid fixes of the last gnssSmooth, at most 64
+}
+
+// gnssSmooth is the window over which positions are averaged for the
+// distance covered.
+const gnssSmooth = 5 * time.Second
+
+// smooth returns the mean position of the valid fixes of the last
+// gnssSmooth, f included.
+func (r *gnssReport) smooth(f gnss.Fix) geo.LatLon {
+	keep := r.recent[:0]
+	for _, x := range r.recent {
+		if f.Time.Sub(x.Time) < gnssSmooth {
+			keep = append(keep, x)
+		}
+	}
+	r.recent = append(keep, f)
+	if len(r.recent) > 64 {
+		r.recent = r.recent[len(r.recent)-64:]
+	}
+	e := geo.NewENU(f.Pos)
+	var sx, sy float64
+	for _, x := range r.recent {
+		dx, dy := e.ToLocal(x.Pos)
+		sx, sy = sx+dx, sy+dy
+	}
+	n := float64(len(r.recent))
+	return e.FromLocal(sx/n, sy/n)
+}
+
+// gnssStepM is the least movement that counts towards the distance covered.
+const gnssStepM = 10.0
+
+// distance is the distance covered, including the way from the last anchor.
+func (r *gnssReport) distance() float64 {
+	if !r.hasLast {
+		return 0
+	}
+	return r.dist + geo.Distance(r.anchor, r.lastPos)
 }
 
 // gnssFixLine is one epoch in --json output.
@@ -159,10 +199,16 @@ func (r *gnssReport) fix(f gnss.Fix) error {
 		if r.fixes == 1 {
 			r.firstEpoch, r.firstFix = r.epochs, time.Since(r.start)
 		}
-		if r.hasLast {
-			r.dist += geo.Distance(r.last.Pos, f.Pos)
+		// Distance along the average position of the last 5 s, with
+		// anchors at least gnssStepM apart, so that noise does not add up.
+		p := r.smooth(f)
+		if !r.hasLast {
+			r.anchor, r.hasLast = p, true
+		} else if d := geo.Distance(r.anchor, p); d >= gnssStepM {
+			r.dist += d
+			r.anchor = p
 		}
-		r.last, r.hasLast = f, true
+		r.lastPos = p
 	}
 	if r.quiet {
 		return nil
@@ -229,7 +275,7 @@ func (r *gnssReport) summary(st any, readErr error) error {
 			"epochs_fix":          r.fixes,
 			"epochs_no_fix":       r.epochs - r.fixes,
 			"first_fix_epoch":     r.firstEpoch,
-			"distance_m":          gnssRound1(r.dist),
+			"distance_m":          gnssRound1(r.distance()),
 			"time_to_first_fix_s": nil,
 		}
 		if r.fixes > 0 {
@@ -274,7 +320,7 @@ func (r *gnssReport) summary(st any, readErr error) error {
 	} else {
 		fmt.Fprintf(w, "  no fix\n")
 	}
-	_, err := fmt.Fprintf(w, "  distance covered %.1f m\n", r.dist)
+	_, err := fmt.Fprintf(w, "  distance covered %.1f m (smoothed over %s, steps of %.0f m or more)\n", r.distance(), gnssSmooth, gnssStepM)
 	return err
 }
 

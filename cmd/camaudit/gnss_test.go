@@ -21,6 +21,7 @@ import (
 
 	"github.com/camaudit/camaudit/geo"
 	"github.com/camaudit/camaudit/gnss"
+	"github.com/camaudit/camaudit/sim"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,8 +104,9 @@ func TestGNSSCommandNMEA(t *testing.T) {
 		sum["rejected_total"].(float64) != 0 || sum["sentences"].(float64) != 9000 {
 		t.Fatalf("summary %v", sum)
 	}
-	// 0.14 m per epoch, minus the dropout's 21 epochs counted once as a jump.
-	if d := sum["distance_m"].(float64); d < 0.14*2990 || d > 0.14*3000 {
+	// 0.14 m per epoch in a straight line: 420 m, less the lag of the 5 s
+	// smoothing at the end (2.5 s at 1.4 m/s).
+	if d := sum["distance_m"].(float64); d < 415 || d > 420.1 {
 		t.Fatalf("distance %v", d)
 	}
 
@@ -228,5 +230,36 @@ func TestGNSSCommandGPSD(t *testing.T) {
 	}
 	if len(epochs) != 10 || fixes == 0 || sum["gpsd"] == nil {
 		t.Fatalf("%d epochs (%d fixes), summary %v", len(epochs), fixes, sum)
+	}
+}
+
+// TestGNSSCommandSimulatorLog: camaudit gnss reports every epoch the
+// simulator's NMEA writer wrote, valid where the simulator's were.
+func TestGNSSCommandSimulatorLog(t *testing.T) {
+	sc, err := sim.LoadScenario(filepath.Join("..", "..", "sim", "testdata", "street20.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, err := sim.NewWalk(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wk.Close()
+	path := filepath.Join(t.TempDir(), "track.nmea")
+	if err := wk.WriteNMEA(path); err != nil {
+		t.Fatal(err)
+	}
+	written, _ := wk.GNSSFixes()
+	epochs, sum := jsonLines(t, context.Background(), "--nmea", path)
+	if len(epochs) != len(written) || len(written) < 100 {
+		t.Fatalf("%d epochs reported, simulator wrote %d", len(epochs), len(written))
+	}
+	for i, e := range epochs {
+		if e["valid"] != written[i].Valid {
+			t.Fatalf("epoch %d: valid %v, simulator wrote %v", i, e["valid"], written[i].Valid)
+		}
+	}
+	if sum["rejected_total"].(float64) != 0 {
+		t.Fatalf("summary %v", sum)
 	}
 }
