@@ -46,6 +46,13 @@ type Device struct {
 	Now func() time.Time
 }
 
+// FixObserver is a Clock that learns UTC from the fixes the device reads
+// (FixClock, or an adapter of gnss.Clock); Run feeds it every fix with the
+// local time it arrived.
+type FixObserver interface {
+	Observe(f gnss.Fix, local time.Time)
+}
+
 type fixAt struct {
 	fix   gnss.Fix
 	local time.Time
@@ -67,11 +74,10 @@ func (d *Device) Run(ctx context.Context) error {
 	if d.Metrics == nil {
 		d.Metrics = &Metrics{}
 	}
-	fc, _ := d.Clock.(*FixClock)
 	if d.Clock == nil {
-		fc = NewFixClock()
-		d.Clock = fc
+		d.Clock = NewFixClock()
 	}
+	fc, _ := d.Clock.(FixObserver)
 	log := d.Log
 	cfg := d.Config
 	optics := Optics{Width: d.Width, Height: d.Height, HFOVDeg: cfg.Camera.HFOVDeg, Mount: cfg.Camera.Mount}

@@ -51,7 +51,8 @@ func (t *Track) predict(at time.Time) image.Rectangle {
 type Tracker struct {
 	MaxGap  time.Duration // a track ends after this long without a detection
 	MinIoU  float64       // overlap accepted as the same camera
-	MaxDist float64       // or centre distance, in predicted box diagonals
+	MaxDist float64       // or centre distance, in predicted box diagonals ...
+	MinGate float64       // ... or in pixels, whichever is larger (camera shake moves tiny boxes by many diagonals)
 
 	next   int64
 	active []*Track
@@ -59,7 +60,7 @@ type Tracker struct {
 
 // NewTracker returns a tracker whose tracks end after maxGap without a detection.
 func NewTracker(maxGap time.Duration) *Tracker {
-	return &Tracker{MaxGap: maxGap, MinIoU: 0.1, MaxDist: 2.5}
+	return &Tracker{MaxGap: maxGap, MinIoU: 0.1, MaxDist: 2.5, MinGate: 8}
 }
 
 // Active returns the number of live tracks.
@@ -82,11 +83,12 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 				continue
 			}
 			iou := IoU(pb, d.Box)
-			dist := math.Hypot(center(d.Box).X-pc.X, center(d.Box).Y-pc.Y) / math.Max(diag, 8)
+			gate := math.Max(tr.MaxDist*diag, tr.MinGate)
+			dist := math.Hypot(center(d.Box).X-pc.X, center(d.Box).Y-pc.Y) / gate
 			switch {
 			case iou >= tr.MinIoU:
 				pairs = append(pairs, pair{ti, di, 1 - iou})
-			case dist <= tr.MaxDist:
+			case dist <= 1:
 				pairs = append(pairs, pair{ti, di, 1 + dist})
 			}
 		}
@@ -104,10 +106,11 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 		if dt := at.Sub(l.Time).Seconds(); dt > 0 {
 			c0, c1 := center(l.Box), center(d.Box)
 			vx, vy := (c1.X-c0.X)/dt, (c1.Y-c0.Y)/dt
+			// Shake makes single-frame velocities noisy: smooth them.
 			if len(t.Obs) == 1 {
-				t.vx, t.vy = vx, vy
+				t.vx, t.vy = 0.5*vx, 0.5*vy
 			} else {
-				t.vx, t.vy = 0.5*t.vx+0.5*vx, 0.5*t.vy+0.5*vy
+				t.vx, t.vy = 0.7*t.vx+0.3*vx, 0.7*t.vy+0.3*vy
 			}
 		}
 		t.Obs = append(t.Obs, Observation{Seq: seq, Time: at, Box: d.Box, Score: d.Score})

@@ -127,6 +127,8 @@ func NewWalk(opt WalkOptions) (*Walk, error) {
 	}
 	w := &Walk{opt: opt, traj: NewTrajectory(opt.SigmaM), tracker: NewTracker(opt.Locate.MaxGap.Duration()),
 		prior: map[string]KeyedSighting{}, log: opt.Log}
+	// Body sway moves small boxes by a few per cent of the frame between frames.
+	w.tracker.MinGate = math.Max(8, 0.05*float64(opt.Optics.Width))
 	for _, p := range opt.Prior {
 		w.prior[p.Key] = p
 	}

@@ -1,0 +1,230 @@
+package main
+
+// Adapters that plug the hardware, detection and GNSS packages into the
+// firmware's small interfaces (firmware imports none of them).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/camaudit/camaudit/detect"
+	"github.com/camaudit/camaudit/firmware"
+	"github.com/camaudit/camaudit/gnss"
+	"github.com/camaudit/camaudit/hw"
+)
+
+// hwCamera adapts hw.Camera to firmware.Camera.
+type hwCamera struct{ c *hw.Camera }
+
+func (h hwCamera) Read(ctx context.Context) (firmware.Frame, error) {
+	f, err := h.c.Read(ctx)
+	if err != nil {
+		return firmware.Frame{}, err
+	}
+	m := f.Mat
+	return firmware.Frame{Seq: f.Seq, Time: f.Time, Width: m.Cols(), Height: m.Rows(), Image: &m}, nil
+}
+
+// modelDetector adapts detect.Detector to firmware.Detector.
+type modelDetector struct{ d *detect.Detector }
+
+func (m modelDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
+	mat, ok := f.Image.(*gocv.Mat)
+	if !ok || mat == nil {
+		return nil, fmt.Errorf("frame %d has no image", f.Seq)
+	}
+	dets, err := m.d.Detect(*mat)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]firmware.Detection, 0, len(dets))
+	for _, d := range dets {
+		out = append(out, firmware.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
+	}
+	return out, nil
+}
+
+// truthDetector is a detector that returns the simulator's per-frame truth
+// boxes (frames.jsonl, contract C): it measures tracking and location
+// alone, without the model's misses and false alarms.
+type truthDetector struct {
+	frames map[int64][]firmware.Detection
+}
+
+// loadTruth reads frames.jsonl. Boxes whose visible fraction is below
+// minVisible, or whose longer side is below minPx pixels, are left out: a
+// camera mostly hidden, or a few pixels across, is not detectable.
+func loadTruth(path string, minVisible float64, minPx int) (*truthDetector, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading truth boxes: %w", err)
+	}
+	defer f.Close()
+	td := &truthDetector{frames: map[int64][]firmware.Detection{}}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var rec struct {
+			Frame *int64 `json:"frame"`
+			Boxes []struct {
+				ID      string    `json:"id"`
+				Type    string    `json:"type"`
+				Box     []float64 `json:"box"`
+				Visible float64   `json:"visible"`
+			} `json:"boxes"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if rec.Frame == nil {
+			return nil, fmt.Errorf("%s:%d: no \"frame\" field", path, line)
+		}
+		var dets []firmware.Detection
+		for i, b := range rec.Boxes {
+			if len(b.Box) != 4 {
+				return nil, fmt.Errorf("%s:%d: box %d has %d numbers, want x1,y1,x2,y2", path, line, i, len(b.Box))
+			}
+			if b.Visible < minVisible {
+				continue
+			}
+			r := image.Rect(int(b.Box[0]+0.5), int(b.Box[1]+0.5), int(b.Box[2]+0.5), int(b.Box[3]+0.5))
+			if r.Empty() || max(r.Dx(), r.Dy()) < minPx {
+				continue
+			}
+			dets = append(dets, firmware.Detection{Type: b.Type, Label: b.Type, Score: float32(b.Visible), Box: r})
+		}
+		td.frames[*rec.Frame] = dets
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if line == 0 {
+		return nil, fmt.Errorf("%s: no frames", path)
+	}
+	return td, nil
+}
+
+func (t *truthDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
+	return t.frames[f.Seq], nil
+}
+
+// gnssClock adapts gnss.Clock (monotonic stamps, UTC from NTP or GNSS) to
+// firmware.Clock and firmware.FixObserver, for local times taken with time.Now.
+type gnssClock struct {
+	c       *gnss.Clock
+	refWall time.Time // time.Now() (with its monotonic reading) at refMono
+	refMono gnss.Mono
+}
+
+func newGNSSClock() *gnssClock {
+	c := gnss.NewClock(gnss.ClockOptions{})
+	return &gnssClock{c: c, refWall: time.Now(), refMono: c.Now()}
+}
+
+func (g *gnssClock) mono(local time.Time) gnss.Mono {
+	return g.refMono + gnss.Mono(local.Sub(g.refWall))
+}
+
+func (g *gnssClock) UTC(local time.Time) (time.Time, bool) { return g.c.Stamp(g.mono(local)) }
+
+func (g *gnssClock) Observe(f gnss.Fix, local time.Time) { g.c.ObserveFix(f, g.mono(local)) }
+
+// openGNSS opens a GNSS source spec: gpsd:HOST:PORT, serial:DEV[@BAUD] or
+// nmea:FILE (read as fast as it goes; for tests and demos).
+func openGNSS(ctx context.Context, spec string) (firmware.GNSS, io.Closer, error) {
+	kind, arg, ok := strings.Cut(spec, ":")
+	if !ok || arg == "" {
+		return nil, nil, fmt.Errorf("GNSS source %q: want gpsd:HOST:PORT, serial:DEV[@BAUD] or nmea:FILE", spec)
+	}
+	switch kind {
+	case "gpsd":
+		g, err := gnss.DialGPSD(ctx, arg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GNSS source %q: %w", spec, err)
+		}
+		return g, g, nil
+	case "serial":
+		dev, baud, err := gnss.ParseSerial(arg)
+		if err != nil {
+			return nil, nil, err
+		}
+		port, err := gnss.OpenSerial(dev, baud)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GNSS source %q: %w", spec, err)
+		}
+		s := gnss.NewStream(port, gnss.Options{})
+		return s, s, nil
+	case "nmea":
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("GNSS source %q: %w", spec, err)
+		}
+		s := gnss.NewStream(f, gnss.Options{})
+		return s, s, nil
+	}
+	return nil, nil, fmt.Errorf("GNSS source %q: unknown kind %q (want gpsd, serial or nmea)", spec, kind)
+}
+
+// hwPanel adapts hw.Panel to firmware.Panel.
+type hwPanel struct {
+	p       *hw.Panel
+	presses chan firmware.Press
+}
+
+func newHWPanel(ctx context.Context, p *hw.Panel) *hwPanel {
+	h := &hwPanel{p: p, presses: make(chan firmware.Press, 4)}
+	go func() { _ = p.Run(ctx) }()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case pr := <-p.Presses():
+				fp := firmware.ShortPress
+				if pr == hw.Long {
+					fp = firmware.LongPress
+				}
+				select {
+				case h.presses <- fp:
+				default:
+				}
+			}
+		}
+	}()
+	return h
+}
+
+func (h *hwPanel) Presses() <-chan firmware.Press { return h.presses }
+
+func (h *hwPanel) Set(l firmware.LED, p firmware.Pattern) { h.p.Set(int(l), hw.Pattern(p)) }
+
+// openDetector opens the model bundle (dir, or the default lookup when
+// empty) with a score threshold override (0: the bundle's).
+func openDetector(dir string, threshold float64) (*detect.Detector, error) {
+	if dir == "" {
+		d, err := detect.DefaultModelDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	d, err := detect.Open(dir, detect.Options{Threshold: float32(threshold)})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
