@@ -43,7 +43,7 @@ const (
 
 // PanelPins names the GPIO pins of the panel ("" = not fitted).
 type PanelPins struct {
-	Button                         string
+	Button                        string
 	Recording, Fix, Uplink, Fault string
 }
 

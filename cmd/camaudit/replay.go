@@ -31,7 +31,7 @@ type walkMeta struct {
 	// Mount is {yaw_deg, pitch_deg, roll_deg} (contract C); keys
 	// "yaw"/"Yaw" etc. are accepted too.
 	Mount map[string]float64 `json:"mount"`
-	GNSS struct {
+	GNSS  struct {
 		SigmaM float64 `json:"sigma_m"`
 	} `json:"gnss"`
 }
