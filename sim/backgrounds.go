@@ -109,13 +109,18 @@ func (b *Backgrounds) Close() {
 	b.images = nil
 }
 
+// photoTop is the share of a photo's height that crops may come from:
+// street photos are taken at eye height, so people stand across the middle
+// and lower part while the upper part holds facades, poles and sky.
+const photoTop = 0.42
+
 // crop returns a random crop of a random photo resized to w×h. The crop
-// comes from the upper part of the photo (top 60 %), where facades,
+// comes from the upper part of the photo (photoTop), where facades,
 // poles and sky are and pedestrians are not; it may be mirrored.
 func (b *Backgrounds) crop(rng *rand.Rand, w, h int) gocv.Mat {
 	src := b.images[rng.IntN(len(b.images))]
 	sw, sh := src.Cols(), src.Rows()
-	maxH := int(float64(sh) * 0.6)
+	maxH := int(float64(sh) * photoTop)
 	// crop size: keep the target aspect, 30..100 % of what fits
 	aspect := float64(w) / float64(h)
 	ch := maxH

@@ -101,7 +101,61 @@ func loadBackgroundsFlag(dir, split string) (*sim.Backgrounds, error) {
 }
 
 func cmdSimDataset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("not implemented yet")
+	fs := newFlags("sim dataset", stderr)
+	n := fs.Int("n", 1000, "number of images")
+	seed := fs.Int64("seed", 1, "random seed: the same seed writes the same files")
+	out := fs.String("out", "", "output folder (required)")
+	bgDir := fs.String("backgrounds", "", "folder of street photos to use as backgrounds and facades (e.g. ../shared/assets/backgrounds)")
+	bgSplit := fs.String("bg-split", "all", "which photos of --backgrounds to use: all, train or holdout (about 1 in 5, chosen by file name)")
+	models := fs.String("models", "", "folder of extra camera meshes (OBJ, e.g. ../shared/assets/camera-models)")
+	size := fs.String("size", "640x640", "image size WxH")
+	valFrac := fs.Float64("val-frac", 0.1, "share of images in the validation split")
+	negFrac := fs.Float64("neg-frac", 0.3, "share of images without any camera")
+	workers := fs.Int("workers", 0, "rendering goroutines (0 = one per CPU); the output does not depend on it")
+	threads := fs.Int("cv-threads", -1, "OpenCV threads per operation (-1 = OpenCV's default)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: --out is required", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || fmt.Sprintf("%dx%d", w, h) != *size {
+		return fmt.Errorf("%w: --size must look like 640x640, got %q", errUsage, *size)
+	}
+	if *n <= 0 {
+		return fmt.Errorf("%w: --n must be > 0, got %d", errUsage, *n)
+	}
+	if *threads >= 0 {
+		sim.SetCVThreads(*threads)
+	}
+	bg, err := loadBackgroundsFlag(*bgDir, *bgSplit)
+	if err != nil {
+		return err
+	}
+	defer bg.Close()
+	var ms *sim.ModelSet
+	if *models != "" {
+		if ms, err = sim.LoadModels(*models); err != nil {
+			return err
+		}
+	}
+	var prog io.Writer = stderr
+	if *quiet {
+		prog = nil
+	}
+	sum, err := sim.GenerateDataset(ctx, *out, sim.DatasetOptions{N: *n, Seed: *seed, Width: w, Height: h,
+		ValFrac: *valFrac, NegFrac: *negFrac, Backgrounds: bg, Models: ms, Workers: *workers, Progress: prog})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d images (%d train, %d val, %d without cameras), cameras %v, by size %v\n",
+		*out, sum.Images, sum.Train, sum.Val, sum.Negatives, sum.Objects, sum.BySize)
+	return nil
 }
 
 func cmdSimSheet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
