@@ -27,7 +27,9 @@ func freePort(t *testing.T) int {
 }
 
 // gpsfake runs a real gpsd on 127.0.0.1:port fed once with the NMEA log,
-// a line every 50 ms. It returns a function that stops it.
+// a line every 50 ms. gpsfake starts feeding as soon as gpsd is up, client
+// or not, so the logs begin with 40 epochs without fix (6 s) that a client
+// may miss. It returns a function that stops it.
 func gpsfake(t *testing.T, log string, port int) (stop func()) {
 	t.Helper()
 	if _, err := exec.LookPath("gpsfake"); err != nil {
@@ -134,14 +136,14 @@ func TestGPSDWithGpsfake(t *testing.T) {
 	port := freePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	first := walk(20, time.Date(2026, 4, 2, 9, 0, 0, 0, time.UTC), time.Second)
-	stop := gpsfake(t, gpsdLog(t, "first.nmea", first, 20), port)
+	stop := gpsfake(t, gpsdLog(t, "first.nmea", first, 40), port)
 	g := dialRetry(t, ctx, addr)
 	defer g.Close()
 	collect(t, ctx, g, first)
 
 	stop()
 	second := walk(20, time.Date(2026, 4, 2, 10, 0, 0, 0, time.UTC), time.Second)
-	log2 := gpsdLog(t, "second.nmea", second, 20)
+	log2 := gpsdLog(t, "second.nmea", second, 40)
 	time.Sleep(500 * time.Millisecond) // let the client notice gpsd is gone
 	gpsfake(t, log2, port)
 	collect(t, ctx, g, second)

@@ -171,15 +171,18 @@ func TestGNSSCommandSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, fixes := simLog(t, 50)
-	go func() {
-		time.Sleep(300 * time.Millisecond) // after the port is open and raw
-		for _, f := range fixes {
-			io.WriteString(master, gnss.FormatEpoch("GN", f, false))
-		}
-	}()
+	_, fixes := simLog(t, 1000)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	go func() { // a receiver: an epoch every 20 ms, whoever listens
+		for _, f := range fixes[:500] {
+			if ctx.Err() != nil {
+				return
+			}
+			io.WriteString(master, gnss.FormatEpoch("GN", f, false))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	epochs, sum := jsonLines(t, ctx, "--serial", fmt.Sprintf("/dev/pts/%d@115200", n), "--max", "5")
 	if len(epochs) != 5 || sum["epochs_fix"].(float64) != 5 || !strings.HasPrefix(sum["source"].(string), "serial:") {
 		t.Fatalf("%d epochs, summary %v", len(epochs), sum)
