@@ -64,7 +64,12 @@ type Panel struct {
 
 	mu       sync.Mutex
 	patterns [numLEDs]Pattern
+	problem  string // why GPIO is unavailable, "" when all pins were found
 }
+
+// Problem says why some or all of the panel is unavailable ("" when every
+// configured pin was found): what selftest reports.
+func (p *Panel) Problem() string { return p.problem }
 
 // OpenPanel initialises periph.io and looks the pins up by name. Missing
 // GPIO is not an error: the panel works without it and says so once.
@@ -75,6 +80,7 @@ func OpenPanel(pins PanelPins, log *slog.Logger) *Panel {
 	p := newPanel(log)
 	if _, err := host.Init(); err != nil {
 		log.Warn("no GPIO on this machine; running without button and LEDs", "err", err)
+		p.problem = "no GPIO: " + err.Error()
 		return p
 	}
 	var missing []string
@@ -96,6 +102,7 @@ func OpenPanel(pins PanelPins, log *slog.Logger) *Panel {
 	}
 	if len(missing) > 0 {
 		log.Warn("GPIO pins not found; running without them (button and LEDs may be unavailable)", "pins", missing)
+		p.problem = fmt.Sprintf("GPIO pins not found: %v", missing)
 	}
 	return p
 }

@@ -299,6 +299,33 @@ func (u *Uplink) drain(ctx context.Context, c mqtt.Client, lost <-chan error) er
 	}
 }
 
+// Probe connects to the broker once with the options' credentials (a
+// throwaway client id, so the device's session is untouched) and
+// disconnects: what selftest needs to say whether the uplink works.
+func Probe(ctx context.Context, opt Options) error {
+	o := mqtt.NewClientOptions().AddBroker(opt.Broker).SetClientID("camaudit-selftest-" + opt.Device).
+		SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
+	if opt.Username != "" {
+		o.SetUsername(opt.Username)
+		o.SetPassword(opt.Password)
+	}
+	if opt.TLS != nil {
+		o.SetTLSConfig(opt.TLS)
+	}
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("connecting to %s: %w", opt.Broker, err)
+	}
+	c.Disconnect(100)
+	return nil
+}
+
 // Flush waits until the outbox is empty or ctx ends.
 func Flush(ctx context.Context, box Outbox) error {
 	t := time.NewTicker(20 * time.Millisecond)
