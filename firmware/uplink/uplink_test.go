@@ -29,7 +29,7 @@ func subscribe(t *testing.T, url, device string) *subscriber {
 	t.Helper()
 	s := &subscriber{got: map[string]int{}}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("test-sub-" + device).SetCleanSession(false).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
+		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).SetMaxReconnectInterval(300 * time.Millisecond).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			c.Subscribe("camaudit/v1/"+device+"/#", 1, func(_ mqtt.Client, m mqtt.Message) {
 				s.mu.Lock()
