@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/camaudit/camaudit/geo"
+	"github.com/camaudit/camaudit/hub/registry"
 	"github.com/camaudit/camaudit/internal/brokertest"
 	"github.com/camaudit/camaudit/internal/pgtest"
 	"github.com/camaudit/camaudit/wire"
@@ -335,4 +336,9 @@ func TestSharedStoreInstancesAgree(t *testing.T) {
 	if s1.CamerasByStatus["confirmed"] != 20 {
 		t.Errorf("stats %+v, want 20 confirmed cameras", s1)
 	}
+}
+
+// registryAll selects the cameras the map shows (all but rejected).
+func registryAll() registry.Filter {
+	return registry.Filter{Statuses: []string{registry.StatusSingle, registry.StatusConfirmed}}
 }

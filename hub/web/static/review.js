@@ -11,7 +11,7 @@
       await getJSON('api/auth', { headers: auth() });
     } catch (err) {
       document.getElementById('login-error').textContent = err.message;
-      document.body.dataset.state = 'locked';
+      document.body.dataset.state = 'denied';
       return;
     }
     sessionStorage.setItem('camaudit-token', token);
@@ -79,5 +79,6 @@
     token = document.getElementById('token').value;
     unlock();
   };
+  document.body.dataset.state = 'locked';
   if (token) unlock();
 })();
