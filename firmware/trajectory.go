@@ -32,6 +32,7 @@ type Trajectory struct {
 	sigma    float64 // default position noise when a fix does not say
 	accel    float64 // process noise: acceleration spectral density, m²/s³
 	minSpeed float64 // below this the heading is held
+	sigmaV   float64 // Doppler velocity noise per axis, m/s
 	fixes    []trajFix
 	smoothed []Pose
 	dirty    bool
@@ -53,7 +54,7 @@ func NewTrajectory(sigmaM float64) *Trajectory {
 	if sigmaM <= 0 {
 		sigmaM = 3
 	}
-	return &Trajectory{sigma: sigmaM, accel: 0.02, minSpeed: 0.35}
+	return &Trajectory{sigma: sigmaM, accel: 0.02, minSpeed: 0.35, sigmaV: 0.1}
 }
 
 // Add records a fix. Invalid fixes (no position) are ignored and reported false.
@@ -116,7 +117,7 @@ func (tr *Trajectory) smooth() {
 		tr.smoothed = out
 		return
 	}
-	const sigmaV = 0.35 // m/s, Doppler speed-over-ground noise at walking pace
+	sigmaV := tr.sigmaV
 	for axis := 0; axis < 2; axis++ {
 		type st struct {
 			x [2]float64

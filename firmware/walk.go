@@ -50,7 +50,10 @@ type KeyedSighting struct {
 
 // SizeM is the typical physical width, in metres, of each camera type, the
 // basis of the range-from-apparent-size prior.
-var SizeM = map[string]float64{"dome": 0.14, "bullet": 0.24, "ptz": 0.22, "alpr": 0.30, "unknown": 0.2}
+// Values are mid-range real-world housings as seen from the street (a dome
+// 12-20 cm across, a bullet housing 25-40 cm long, an ALPR unit 30-50 cm);
+// the prior is weak (1-sigma half the range), as actual sizes vary.
+var SizeM = map[string]float64{"dome": 0.16, "bullet": 0.30, "ptz": 0.24, "alpr": 0.40, "unknown": 0.25}
 
 // WalkOptions configures a Walk.
 type WalkOptions struct {
@@ -78,6 +81,7 @@ type WalkStats struct {
 	Tracks      int64
 	Confirmed   int
 	Resumed     int // confirmed before a restart and recognised again
+	Merged      int // track fragments merged into another of the same camera
 	Duplicates  int // same camera as one confirmed earlier in this walk
 	Reobserved  int // same camera as one confirmed by an earlier walk
 	Unconfirmed int // tracks that did not meet the thresholds
@@ -93,6 +97,7 @@ type Walk struct {
 	traj    *Trajectory
 	tracker *Tracker
 	pending []*Track
+	held    []*candidate
 	unsent  []KeyedSighting
 	prior   map[string]KeyedSighting
 	this    []KnownCamera // confirmed by this walk
@@ -172,6 +177,7 @@ func (w *Walk) AddFrame(seq int64, at time.Time, dets []Detection) {
 	w.stats.Tracks += w.tracker.next - before
 	w.pending = append(w.pending, ended...)
 	w.process(false)
+	w.release(at, false)
 }
 
 // retryUnsent re-offers sightings whose Emit failed.
@@ -246,10 +252,18 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 		}
 		c := center(ob.Box)
 		az, _ := o.Direction(c.X, c.Y)
-		// Box-centre jitter grows with the box; heading noise is a few degrees.
+		// Box-centre jitter grows with the box; heading noise is a couple of
+		// degrees on a straight line and grows while the walker turns (the
+		// smoothed heading lags a turn).
 		jit := math.Max(1, 0.06*float64(ob.Box.Dx())) * pix
+		hs := 2.0
+		if before, ok1 := w.traj.PoseAt(utc.Add(-500 * time.Millisecond)); ok1 {
+			if after, ok2 := w.traj.PoseAt(utc.Add(500 * time.Millisecond)); ok2 {
+				hs += math.Abs(geo.AngleDiff(after.Heading, before.Heading))
+			}
+		}
 		b := Bearing{X: pose.X, Y: pose.Y, AzDeg: geo.NormDeg(pose.Heading + az),
-			SigmaDeg: math.Sqrt(jit*jit + 2.0*2.0), PosSigma: math.Max(pose.SigmaM, 0.5)}
+			SigmaDeg: math.Sqrt(jit*jit + hs*hs), PosSigma: math.Max(pose.SigmaM, 0.5)}
 		touches := ob.Box.Min.X <= 1 || ob.Box.Min.Y <= 1 || ob.Box.Max.X >= o.Width-1 || ob.Box.Max.Y >= o.Height-1
 		if !touches && ob.Box.Dx() > bestW {
 			best, bestW = len(bs), ob.Box.Dx()
@@ -286,8 +300,23 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	return enu.FromLocal(est.X, est.Y), est, lastUTC, nil
 }
 
-// confirm locates an ended track and, when it passes the thresholds and is
-// not a camera already known, emits it as a sighting.
+// candidate is a located camera held back for a while before it is
+// confirmed, so that later fragments of the same camera's track (after an
+// occlusion, a missed stretch of detections) are merged into it instead of
+// competing with it.
+type candidate struct {
+	t    *Track
+	pos  geo.LatLon
+	est  Estimate
+	when time.Time
+}
+
+// holdFor is how long (of frame time) a located camera waits for more
+// fragments before it is confirmed.
+const holdFor = 30 * time.Second
+
+// confirm locates an ended track and merges it with a held candidate of the
+// same camera, or holds it as a new candidate.
 func (w *Walk) confirm(t *Track) {
 	pos, est, when, err := w.Locate(t)
 	if err != nil {
@@ -295,6 +324,43 @@ func (w *Walk) confirm(t *Track) {
 		w.log.Debug("track not confirmed", "track", t.ID, "type", t.Type, "frames", len(t.Obs), "err", err)
 		return
 	}
+	cam := KnownCamera{Type: t.Type, Lat: pos.Lat, Lon: pos.Lon, ErrM: est.ErrM}
+	for _, c := range w.held {
+		other := KnownCamera{Type: c.t.Type, Lat: c.pos.Lat, Lon: c.pos.Lon, ErrM: c.est.ErrM}
+		if _, same := w.match(cam, []KnownCamera{other}); !same {
+			continue
+		}
+		w.stats.Duplicates++
+		w.stats.Merged++
+		merged := &Track{ID: c.t.ID, Type: c.t.Type, Label: c.t.Label, Obs: append(append([]Observation(nil), c.t.Obs...), t.Obs...)}
+		sort.SliceStable(merged.Obs, func(i, j int) bool { return merged.Obs[i].Time.Before(merged.Obs[j].Time) })
+		if mp, me, mw, err := w.Locate(merged); err == nil && me.ErrM <= 1.25*math.Min(c.est.ErrM, est.ErrM) {
+			c.t, c.pos, c.est, c.when = merged, mp, me, mw
+		} else if est.ErrM < c.est.ErrM {
+			c.t, c.pos, c.est, c.when = t, pos, est, when
+		}
+		return
+	}
+	w.held = append(w.held, &candidate{t: t, pos: pos, est: est, when: when})
+}
+
+// release confirms the held candidates last seen more than holdFor before
+// now (all of them when final).
+func (w *Walk) release(now time.Time, final bool) {
+	keep := w.held[:0]
+	for _, c := range w.held {
+		if final || now.Sub(c.t.Last().Time) > holdFor {
+			w.emit(c.t, c.pos, c.est, c.when)
+			continue
+		}
+		keep = append(keep, c)
+	}
+	w.held = keep
+}
+
+// emit confirms a located camera unless it is one already known (this walk,
+// an earlier walk, or before a restart) and hands it to Emit.
+func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 	cam := KnownCamera{Walk: w.opt.WalkID, Type: t.Type, Lat: pos.Lat, Lon: pos.Lon, ErrM: est.ErrM}
 	key := fmt.Sprintf("%s@%d", t.Type, t.Obs[0].Seq)
 	if p, ok := w.prior[key]; ok {
@@ -393,6 +459,7 @@ func (w *Walk) Finish(extraCells map[string]float64, from time.Time) Summary {
 	w.ended = true
 	w.pending = append(w.pending, w.tracker.Flush()...)
 	w.process(true)
+	w.release(time.Time{}, true)
 	cells := w.WalkedCells()
 	for c, m := range extraCells {
 		cells[c] += m

@@ -239,8 +239,8 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "walk %s: already replayed into %s; %d sightings\n", res.Walk, jdir, len(res.Sightings))
 	default:
 		fps := float64(s.Frames) / max(res.Elapsed.Seconds(), 1e-9)
-		fmt.Fprintf(stdout, "walk %s: %d sightings (%d duplicates merged, %d already known, %d tracks unconfirmed), %d frames in %.1f s (%.1f frames/s)\n",
-			res.Walk, len(res.Sightings), s.Duplicates, s.Reobserved, s.Unconfirmed, s.Frames, res.Elapsed.Seconds(), fps)
+		fmt.Fprintf(stdout, "walk %s: %d sightings (%d fragments merged, %d duplicates dropped, %d already known, %d tracks unconfirmed), %d frames in %.1f s (%.1f frames/s)\n",
+			res.Walk, len(res.Sightings), s.Merged, s.Duplicates, s.Reobserved, s.Unconfirmed, s.Frames, res.Elapsed.Seconds(), fps)
 	}
 	if up != nil {
 		fctx, cancel := context.WithTimeout(ctx, *flushTimeout)
