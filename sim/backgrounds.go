@@ -129,7 +129,7 @@ func (b *Backgrounds) crop(rng *rand.Rand, w, h int) gocv.Mat {
 		cw = sw
 		ch = int(float64(cw) / aspect)
 	}
-	f := 0.3 + 0.7*rng.Float64()
+	f := 0.65 + 0.35*rng.Float64()
 	cw, ch = max(int(float64(cw)*f), 8), max(int(float64(ch)*f), 8)
 	x := rng.IntN(sw - cw + 1)
 	y := rng.IntN(maxH - ch + 1)

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"context"
+	"os"
 	"testing"
 
 	"gocv.io/x/gocv"
@@ -35,4 +37,52 @@ func BenchmarkWalkFrame(b *testing.B) {
 	fps := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(fps, "frames/s")
 	b.ReportMetric(float64(wk.Frames)/fps, "s/walk")
+}
+
+// BenchmarkDataset renders, encodes and writes 640×640 dataset images on
+// ONE core: one worker and one OpenCV thread. Reports images/s.
+func BenchmarkDataset(b *testing.B) {
+	prev := CVThreads()
+	SetCVThreads(1)
+	defer SetCVThreads(prev)
+	out := b.TempDir()
+	var bg *Backgrounds
+	if _, err := os.Stat(sharedBackgrounds); err == nil {
+		if bg, err = LoadBackgrounds(sharedBackgrounds, SplitAll, 0); err != nil {
+			b.Fatal(err)
+		}
+		defer bg.Close()
+	}
+	opt := DatasetOptions{N: b.N, Seed: 1, ValFrac: 0.1, NegFrac: 0.3, Backgrounds: bg, Workers: 1}
+	b.ResetTimer()
+	if _, err := GenerateDataset(context.Background(), out, opt); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// sharedBackgrounds is where the project's street photos live next to the
+// repository (not copied into it).
+const sharedBackgrounds = "../../shared/assets/backgrounds"
+
+// BenchmarkWalk renders the whole street20 walk (2 min 11 s, 1280×720,
+// 10 fps: 1307 frames) with sim walk's pipeline, all CPUs, MJPEG video and
+// truth files included. Reports seconds per walk.
+func BenchmarkWalk(b *testing.B) {
+	sc, err := LoadScenario("testdata/street20.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		out := b.TempDir()
+		meta, err := RunWalk(context.Background(), sc, nil, out, WalkOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if meta.Frames < 1200 {
+			b.Fatalf("%d frames", meta.Frames)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/walk")
 }

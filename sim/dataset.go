@@ -255,7 +255,10 @@ func extentOf(m *Mesh, bodyOnly bool) float64 {
 // place puts one object (camera when typ != "", else a distractor of kind)
 // into wd so that it appears about size pixels large, hanging on a wall
 // the ray meets or on a pole. It returns false when no placement fits.
-func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string, taken *[]image.Rectangle) bool {
+//
+// In a procedural scene (photo false) nothing floats: what is not on a
+// wall stands on a pole; on a photo the photo supplies the context.
+func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string, photo bool, taken *[]image.Rectangle) bool {
 	for try := 0; try < 8; try++ {
 		size := sizeTarget(rng)
 		u := float64(v.W) * (0.03 + 0.94*rng.Float64())
@@ -268,17 +271,19 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 		mount := "wall"
 		yawRel := 70 * (2*rng.Float64() - 1)
 		tilt := 35 * rng.Float64()
+		var look camLook
 		if typ != "" {
 			mounts := []string{"wall", "wall", "pole", "ceiling", "street_lamp"}
 			mount = mounts[rng.IntN(len(mounts))]
 			if typ == "dome" || typ == "ptz" {
 				tilt = 0
 			}
-			look := randomLook(rng, typ)
+			look = randomLook(rng, typ)
 			mesh, centre = cameraMesh(typ, mount, yawRel, tilt, look, 12)
 		} else {
 			mesh, centre = distractorMesh(rng, kind, 12, wd.Light.Dusk)
 		}
+		needPole := false
 		ext := extentOf(mesh, typ != "")
 		d := v.F * ext / size
 		onWall := false
@@ -300,6 +305,17 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 		hit := v.Eye.Add(ray.Scale(d))
 		if hit.Z < 0.3 {
 			continue
+		}
+		if !onWall && !photo {
+			// free standing: on a pole (cameras switch to a pole mount)
+			if typ != "" && mount != "pole" && mount != "street_lamp" {
+				mount = "pole"
+				mesh, centre = cameraMesh(typ, mount, yawRel, tilt, look, 12)
+			}
+			needPole = typ == "" || mount == "pole" || mount == "street_lamp"
+			if hit.Z > 9 {
+				continue
+			}
 		}
 		var out Vec3
 		if onWall {
@@ -343,15 +359,20 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 			}
 			o.Camera = cam
 			wd.Cameras = append(wd.Cameras, cam)
-			if !onWall && (mount == "pole" || mount == "street_lamp") {
-				h := pos.Z + 0.4
-				pm := poleMesh(rng, h, 8)
-				po := wd.addObject("pole", Vec3{pos.X, pos.Y, 0}, rot, pm, pm)
-				po.setPole(Vec3{pos.X, pos.Y, 0}, h)
-			}
 		} else {
 			c, rr := mesh.bounds()
 			o.occ = append(o.occ, OBox{C: pos.Add(rot.Apply(c)), Axes: [3]Vec3{rot.X, rot.Y, rot.Z}, Half: [3]float64{rr * 0.5, rr * 0.5, rr * 0.5}})
+		}
+		if needPole {
+			// the pole stands behind the object (seen from the viewer)
+			h := pos.Z + 0.3
+			foot := Vec3{pos.X, pos.Y, 0}
+			if typ == "" {
+				foot = foot.Sub(out.Scale(0.12))
+			}
+			pm := poleMesh(rng, h, 8)
+			po := wd.addObject("pole", foot, rot, pm, pm)
+			po.setPole(foot, h)
 		}
 		return true
 	}
@@ -373,9 +394,14 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 	if s.negative {
 		nd = 4 + rng.IntN(10)
 	}
-	wallKindsAll := append([]string{}, DistractorKinds[:len(DistractorKinds)-1]...)
+	var kinds []string // what may be placed: no street lamps, signs only on photos
+	for _, kd := range DistractorKinds {
+		if kd != "street_lamp" && (kd != "round_sign" || photo) {
+			kinds = append(kinds, kd)
+		}
+	}
 	for j := 0; j < nd; j++ {
-		if k.place(rng, wd, v, "", wallKindsAll[rng.IntN(len(wallKindsAll))], &taken) {
+		if k.place(rng, wd, v, "", kinds[rng.IntN(len(kinds))], photo, &taken) {
 			s.distract++
 		}
 	}
@@ -385,7 +411,7 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 			nc += rng.IntN(5)
 		}
 		for j := 0; j < nc; j++ {
-			k.place(rng, wd, v, CameraTypes[rng.IntN(len(CameraTypes))], "", &taken)
+			k.place(rng, wd, v, CameraTypes[rng.IntN(len(CameraTypes))], "", photo, &taken)
 		}
 	}
 	if photo {

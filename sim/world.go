@@ -569,7 +569,7 @@ func (w *World) placeCamera(rng *rand.Rand, sc *Scenario, i int, cs CameraSpec) 
 	}
 	yawRel := geo.AngleDiff(dir, frameHdg)
 	if wallish && math.Abs(yawRel) > 80 {
-		return fail(".direction_deg", fmt.Errorf("a %s-mounted camera cannot face %g° from a wall facing %.0f°", cs.Mount, dir, frameHdg))
+		return fail(".direction_deg", fmt.Errorf("a %s-mounted camera cannot face %g°: its wall faces %.0f° (allowed: within ±80°)", cs.Mount, dir, geo.NormDeg(frameHdg)))
 	}
 	hi, centre := cameraMesh(cs.Type, cs.Mount, yawRel, tilt, look, 12)
 	lo, _ := cameraMesh(cs.Type, cs.Mount, yawRel, tilt, look, 6)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/camaudit/camaudit/sim"
+	"gocv.io/x/gocv"
 )
 
 // cmdSim dispatches "camaudit sim walk|dataset|sheet".
@@ -159,5 +160,50 @@ func cmdSimDataset(ctx context.Context, args []string, stdout, stderr io.Writer)
 }
 
 func cmdSimSheet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return fmt.Errorf("not implemented yet")
+	fs := newFlags("sim sheet", stderr)
+	out := fs.String("out", "docs/images/sim-contact-sheet.jpg", "JPEG file to write")
+	var scens multiFlag
+	fs.Var(&scens, "scenario", "scenario to take walk frames from (repeatable; default sim/testdata/street20.yaml)")
+	bgDir := fs.String("backgrounds", "", "folder of street photos (as for sim dataset)")
+	seed := fs.Int64("seed", 1, "dataset seed for the samples")
+	quality := fs.Int("quality", 80, "JPEG quality")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(scens) == 0 {
+		scens = multiFlag{"sim/testdata/street20.yaml"}
+	}
+	var opt sim.SheetOptions
+	for _, p := range scens {
+		sc, err := sim.LoadScenario(p)
+		if err != nil {
+			return err
+		}
+		opt.Walks = append(opt.Walks, sc)
+	}
+	bg, err := loadBackgroundsFlag(*bgDir, "all")
+	if err != nil {
+		return err
+	}
+	defer bg.Close()
+	opt.Backgrounds, opt.Seed, opt.Boxes = bg, *seed, true
+	sheet, err := sim.ContactSheet(opt)
+	if err != nil {
+		return err
+	}
+	defer sheet.Close()
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(*out), err)
+	}
+	if !gocv.IMWriteWithParams(*out, sheet, []int{gocv.IMWriteJpegQuality, *quality}) {
+		return fmt.Errorf("writing %s failed", *out)
+	}
+	fmt.Fprintf(stdout, "wrote %s (%dx%d)\n", *out, sheet.Cols(), sheet.Rows())
+	return nil
 }
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
