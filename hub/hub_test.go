@@ -38,7 +38,7 @@ type running struct {
 	stop func()
 }
 
-func startHub(t *testing.T, cfg Config) *running {
+func startHub(t testing.TB, cfg Config) *running {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +76,7 @@ func startHub(t *testing.T, cfg Config) *running {
 	return r
 }
 
-func (r *running) get(t *testing.T, path string, v any) {
+func (r *running) get(t testing.TB, path string, v any) {
 	t.Helper()
 	resp, err := http.Get(r.url + path)
 	if err != nil {
@@ -92,7 +92,7 @@ func (r *running) get(t *testing.T, path string, v any) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {

@@ -32,6 +32,7 @@ type Store interface {
 	Counters(ctx context.Context) (store.Counters, error)
 	Devices(ctx context.Context) ([]store.Device, error)
 	Walks(ctx context.Context) (int, error)
+	CellsWalked(ctx context.Context) (int, error)
 	AddReview(ctx context.Context, r store.Review) (store.Review, error)
 	ReplaceDistricts(ctx context.Context, ds []store.District, now time.Time) error
 	Districts(ctx context.Context) ([]store.District, error)

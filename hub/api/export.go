@@ -30,23 +30,8 @@ func (s *Server) exportGeoJSON(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	fc := FeatureCollection{Type: "FeatureCollection", Features: make([]Feature, len(cams))}
-	for i, c := range cams {
-		fc.Features[i] = cameraFeature(c, false)
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	writeGeoJSON(writerOnly{bw, w}, fc)
-	bw.Flush()
+	writeCameras(w, cams)
 }
-
-// writerOnly lets writeGeoJSON set headers on the real ResponseWriter while
-// the body goes through a buffer.
-type writerOnly struct {
-	b *bufio.Writer
-	http.ResponseWriter
-}
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.b.Write(p) }
 
 // CSVHeader is the first row of /export/cameras.csv.
 var CSVHeader = []string{"id", "lat", "lon", "err_m", "type", "mount", "direction", "status", "review",

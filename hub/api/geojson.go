@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/camaudit/camaudit/geo"
@@ -12,10 +14,10 @@ import (
 
 // Feature is an RFC 7946 GeoJSON feature.
 type Feature struct {
-	Type       string         `json:"type"`
-	ID         string         `json:"id,omitempty"`
-	Geometry   any            `json:"geometry"`
-	Properties map[string]any `json:"properties"`
+	Type       string `json:"type"`
+	ID         string `json:"id,omitempty"`
+	Geometry   any    `json:"geometry"`
+	Properties any    `json:"properties"`
 }
 
 // FeatureCollection is an RFC 7946 GeoJSON feature collection.
@@ -62,24 +64,56 @@ func ts(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// cameraProps are a camera feature's properties.
+type cameraProps struct {
+	ID          string   `json:"id"`
+	Type        string   `json:"type"`
+	Mount       string   `json:"mount"`
+	Direction   *float64 `json:"direction,omitempty"`
+	Status      string   `json:"status"`
+	Review      string   `json:"review,omitempty"`
+	ErrM        float64  `json:"err_m"`
+	Confidence  float64  `json:"confidence"`
+	Sightings   int      `json:"sightings"`
+	Walks       int      `json:"walks"`
+	Devices     int      `json:"devices"`
+	FirstSeen   string   `json:"first_seen"`
+	LastSeen    string   `json:"last_seen"`
+	Cell        string   `json:"cell"`
+	SightingIDs []string `json:"sighting_ids,omitempty"`
+}
+
 // cameraFeature renders a camera; withSightings adds the merged sighting ids.
 func cameraFeature(c *registry.Camera, withSightings bool) Feature {
-	p := map[string]any{
-		"id": c.ID, "type": c.Type, "mount": c.Mount, "status": c.Status,
-		"err_m": math.Round(c.ErrM*100) / 100, "confidence": math.Round(c.Confidence*1000) / 1000,
-		"sightings": c.Sightings, "walks": c.Walks, "devices": c.Devices,
-		"first_seen": ts(c.FirstSeen), "last_seen": ts(c.LastSeen),
-	}
-	if c.Direction != nil {
-		p["direction"] = *c.Direction
-	}
-	if c.Review != "" {
-		p["review"] = c.Review
+	p := cameraProps{
+		ID: c.ID, Type: c.Type, Mount: c.Mount, Direction: c.Direction, Status: c.Status, Review: c.Review,
+		ErrM: math.Round(c.ErrM*100) / 100, Confidence: math.Round(c.Confidence*1000) / 1000,
+		Sightings: c.Sightings, Walks: c.Walks, Devices: c.Devices,
+		FirstSeen: ts(c.FirstSeen), LastSeen: ts(c.LastSeen), Cell: c.Cell,
 	}
 	if withSightings {
-		p["sighting_ids"] = c.SightingIDs
+		p.SightingIDs = c.SightingIDs
 	}
 	return Feature{Type: "Feature", ID: c.ID, Geometry: point(c.Lat, c.Lon), Properties: p}
+}
+
+// writeCameras streams a FeatureCollection of cameras: one feature at a time
+// through a buffer, so 100,000 cameras need no 100,000-element slice.
+func writeCameras(w http.ResponseWriter, cams []*registry.Camera) {
+	w.Header().Set("Content-Type", "application/geo+json")
+	bw := bufio.NewWriterSize(w, 256<<10)
+	defer bw.Flush()
+	bw.WriteString(`{"type":"FeatureCollection","features":[`)
+	enc := json.NewEncoder(bw)
+	for i, c := range cams {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(cameraFeature(c, false)); err != nil {
+			return
+		}
+	}
+	bw.WriteString("]}\n")
 }
 
 // geometry is a parsed GeoJSON geometry of the kinds the API accepts.

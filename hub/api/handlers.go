@@ -21,12 +21,7 @@ func (s *Server) cameras(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	cams := s.reg.Cameras(f)
-	fc := FeatureCollection{Type: "FeatureCollection", Features: make([]Feature, len(cams))}
-	for i, c := range cams {
-		fc.Features[i] = cameraFeature(c, false)
-	}
-	writeGeoJSON(w, fc)
+	writeCameras(w, s.reg.Cameras(f))
 }
 
 func (s *Server) camera(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +136,11 @@ func (s *Server) cells(w http.ResponseWriter, r *http.Request) {
 		return geo.Cell(p, res)
 	}
 	for _, c := range s.reg.Cameras(f) {
-		a := get(geo.Cell(geo.LatLon{Lat: c.Lat, Lon: c.Lon}, res))
+		cell := c.Cell
+		if res != geo.CellRes {
+			cell = geo.Cell(geo.LatLon{Lat: c.Lat, Lon: c.Lon}, res)
+		}
+		a := get(cell)
 		a.cameras++
 		a.byType[c.Type]++
 		if c.Status == registry.StatusConfirmed {
@@ -149,6 +148,12 @@ func (s *Server) cells(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, c := range cov {
+		if f.BBox != nil {
+			ctr, err := geo.CellCenter(c.Cell)
+			if err != nil || !inBox(f.BBox, ctr) {
+				continue
+			}
+		}
 		p := parent(c.Cell)
 		if p == "" {
 			continue
@@ -228,7 +233,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	cov, err := s.st.Coverage(r.Context())
+	cellsWalked, err := s.st.CellsWalked(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -267,7 +272,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		"rejected_messages":       ctr.Rejected,
 		"rejected_messages_total": rejected,
 		"walks":                   walks,
-		"cells_walked":            len(cov),
+		"cells_walked":            cellsWalked,
 		"by_device":               st.ByDevice,
 		"by_day":                  byDay,
 	})
@@ -357,4 +362,15 @@ func (j *jsonRaw) UnmarshalJSON(b []byte) error {
 	}
 	j.RawMessage = append([]byte(nil), b...)
 	return nil
+}
+
+// inBox reports whether p lies in a west, south, east, north box.
+func inBox(b *[4]float64, p geo.LatLon) bool {
+	if p.Lat < b[1] || p.Lat > b[3] {
+		return false
+	}
+	if b[0] <= b[2] {
+		return p.Lon >= b[0] && p.Lon <= b[2]
+	}
+	return p.Lon >= b[0] || p.Lon <= b[2]
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/camaudit/camaudit/geo"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -74,6 +75,8 @@ type Camera struct {
 	Devices    int       `json:"devices"`
 	FirstSeen  time.Time `json:"first_seen"`
 	LastSeen   time.Time `json:"last_seen"`
+	// Cell is the H3 cell (resolution geo.CellRes) holding the camera.
+	Cell string `json:"cell"`
 	// SightingIDs lists the merged sightings, in id order.
 	SightingIDs []string `json:"sighting_ids"`
 }
@@ -120,6 +123,17 @@ type Registry struct {
 	camGrid   grid[*Camera]
 	reviews   map[string]review // by camera (= sighting) id
 	reviewSeq int64
+
+	// Sighting totals, kept up to date by Add.
+	byDevice map[string]*deviceAgg
+	byDay    map[string]int
+	walks    map[string]bool
+}
+
+type deviceAgg struct {
+	sightings int
+	walks     map[string]bool
+	last      time.Time
 }
 
 // New returns an empty registry.
@@ -128,13 +142,32 @@ func New(cfg Config) *Registry {
 		cfg = DefaultConfig()
 	}
 	return &Registry{
-		cfg:     cfg,
-		obs:     map[string]*obs{},
-		grid:    newGrid[*obs](cfg.MaxGateM),
-		cams:    map[string]*Camera{},
-		camGrid: newGrid[*Camera](500),
-		reviews: map[string]review{},
+		cfg:      cfg,
+		obs:      map[string]*obs{},
+		grid:     newGrid[*obs](cfg.MaxGateM),
+		cams:     map[string]*Camera{},
+		camGrid:  newGrid[*Camera](500),
+		reviews:  map[string]review{},
+		byDevice: map[string]*deviceAgg{},
+		byDay:    map[string]int{},
+		walks:    map[string]bool{},
 	}
+}
+
+// count adds a new sighting to the totals.
+func (r *Registry) count(s *wire.Sighting) {
+	d := r.byDevice[s.Device]
+	if d == nil {
+		d = &deviceAgg{walks: map[string]bool{}}
+		r.byDevice[s.Device] = d
+	}
+	d.sightings++
+	d.walks[s.Walk] = true
+	if s.Time.After(d.last) {
+		d.last = s.Time
+	}
+	r.byDay[s.Time.UTC().Format("2006-01-02")]++
+	r.walks[s.Walk] = true
 }
 
 // Compatible reports whether sightings of types a and b may be one camera:
@@ -186,6 +219,7 @@ func (r *Registry) Add(ss []wire.Sighting) int {
 		o := &obs{Sighting: s}
 		o.comp = &comp{members: []*obs{o}, maxID: ""}
 		r.obs[s.ID] = o
+		r.count(&s)
 		added = append(added, o)
 		r.grid.near(s.Lat, s.Lon, r.cfg.MaxGateM, func(n *obs) {
 			if n == o || distM(o.Lat, o.Lon, n.Lat, n.Lon) > r.cfg.MaxGateM {
@@ -414,6 +448,7 @@ func (r *Registry) build(cl *cluster) *Camera {
 	cam.Lat = swLat / sw
 	cam.Lon = normLon(ref + swLon/sw)
 	cam.ErrM = 1 / math.Sqrt(sw)
+	cam.Cell = geo.Cell(geo.LatLon{Lat: cam.Lat, Lon: cam.Lon}, geo.CellRes)
 	cam.Type = "unknown"
 	best := 0.0
 	for _, t := range wire.CameraTypes { // fixed order breaks ties
@@ -648,6 +683,7 @@ func (r *Registry) Stats() Stats {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	st := Stats{ByStatus: map[string]int{}, ByType: map[string]int{}, ByDevice: map[string]DeviceStats{}, ByDay: map[string]DayStats{}}
+	newByDay := map[int64]int{} // by days since 1970
 	for _, c := range r.cams {
 		st.ByStatus[c.Status]++
 		if c.Status == StatusRejected {
@@ -655,36 +691,23 @@ func (r *Registry) Stats() Stats {
 		}
 		st.Cameras++
 		st.ByType[c.Type]++
-		d := c.FirstSeen.UTC().Format("2006-01-02")
-		ds := st.ByDay[d]
-		ds.NewCameras++
-		st.ByDay[d] = ds
+		newByDay[c.FirstSeen.Unix()/86400]++
 	}
-	walks := map[string]map[string]bool{}
-	all := map[string]bool{}
-	for _, o := range r.obs {
-		st.Sightings++
-		ds := st.ByDevice[o.Device]
-		ds.Sightings++
-		if o.Time.After(ds.LastSeen) {
-			ds.LastSeen = o.Time
-		}
-		st.ByDevice[o.Device] = ds
-		if walks[o.Device] == nil {
-			walks[o.Device] = map[string]bool{}
-		}
-		walks[o.Device][o.Walk] = true
-		all[o.Walk] = true
-		d := o.Time.UTC().Format("2006-01-02")
-		dd := st.ByDay[d]
-		dd.Sightings++
-		st.ByDay[d] = dd
+	for d, n := range newByDay {
+		key := time.Unix(d*86400, 0).UTC().Format("2006-01-02")
+		ds := st.ByDay[key]
+		ds.NewCameras += n
+		st.ByDay[key] = ds
 	}
-	for dev, w := range walks {
-		ds := st.ByDevice[dev]
-		ds.Walks = len(w)
-		st.ByDevice[dev] = ds
+	for day, n := range r.byDay {
+		ds := st.ByDay[day]
+		ds.Sightings = n
+		st.ByDay[day] = ds
 	}
-	st.Walks = len(all)
+	for dev, a := range r.byDevice {
+		st.ByDevice[dev] = DeviceStats{Sightings: a.sightings, Walks: len(a.walks), LastSeen: a.last}
+		st.Sightings += a.sightings
+	}
+	st.Walks = len(r.walks)
 	return st
 }

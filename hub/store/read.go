@@ -263,6 +263,15 @@ func (s *Store) Devices(ctx context.Context) ([]Device, error) {
 	return out, rows.Err()
 }
 
+// CellsWalked returns the number of distinct cells with coverage.
+func (s *Store) CellsWalked(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(DISTINCT cell) FROM coverage`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting walked cells in %s: %w", s, err)
+	}
+	return n, nil
+}
+
 // Walks returns the number of walks with coverage.
 func (s *Store) Walks(ctx context.Context) (int, error) {
 	var n int
