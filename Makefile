@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 BUILD   := build
 
-.PHONY: help setup build test bench fuzz model demo pi test-arm64 pi-armhf clean
+.PHONY: help setup build test bench fuzz model demo pi test-arm64 pi-armhf deb clean
 
 help: ## list the targets
 	@echo "camaudit — make targets:"
@@ -50,6 +50,9 @@ test-arm64: ## run the device packages' tests as arm64 binaries under qemu-aarch
 
 pi-armhf: ## cross-compile for 32-bit Raspberry Pi OS (linux/arm, GOARM=7) into build/armhf/
 	LDFLAGS="$(LDFLAGS)" scripts/cross.sh build armhf
+
+deb: pi ## Debian packages with nfpm into build/deb/: device (arm64), hub (amd64, arm64)
+	scripts/deb.sh
 
 clean: ## remove build outputs
 	rm -rf $(BUILD)

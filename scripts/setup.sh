@@ -20,6 +20,7 @@ PKGS=(
   postgresql                                             # hub store tests against PostgreSQL
   nodejs                                                 # npm for the web map's Leaflet
   time                                                   # /usr/bin/time for peak RSS in benchmarks
+  systemd file                                           # systemd-analyze checks of the units; file(1) in make pi
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -42,6 +43,15 @@ command -v npm >/dev/null || { echo "setup: npm not found (install Node.js 20 wi
 
 echo "setup: Go modules"
 go mod download
+
+# nfpm builds the .deb packages (make deb, and the hub package test in make test).
+nfpm_version=v2.45.2
+if ! go version -m "$(go env GOPATH)/bin/nfpm" 2>/dev/null | grep -q "nfpm/v2[[:space:]]*$nfpm_version"; then
+  echo "setup: nfpm $nfpm_version"
+  GOFLAGS= go install "github.com/goreleaser/nfpm/v2/cmd/nfpm@$nfpm_version"
+else
+  echo "setup: nfpm $nfpm_version already installed"
+fi
 
 if [ -f hub/web/package.json ]; then
   echo "setup: npm packages for the web map"
