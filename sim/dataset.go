@@ -280,6 +280,18 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 			}
 			look = randomLook(rng, typ)
 			mesh, centre = cameraMesh(typ, mount, yawRel, tilt, look, 12)
+			if ms := k.opt.Models; ms.Len() > 0 && mount == "wall" && rng.Float64() < 0.5 {
+				// one of the loaded meshes of this type, if any
+				var cand []int
+				for mi, mt := range ms.Types {
+					if mt == typ {
+						cand = append(cand, mi)
+					}
+				}
+				if len(cand) > 0 {
+					mesh, centre = ms.instance(cand[rng.IntN(len(cand))], look, yawRel)
+				}
+			}
 		} else {
 			mesh, centre = distractorMesh(rng, kind, 12, wd.Light.Dusk)
 		}
