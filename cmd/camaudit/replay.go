@@ -55,6 +55,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	threshold := fs.Float64("threshold", 0, "detector score threshold (0: the bundle's)")
 	flushTimeout := fs.Duration("flush-timeout", 60*time.Second, "how long to wait for the broker to acknowledge everything")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR | --truth frames.jsonl] [--journal DIR]")
 		fs.PrintDefaults()
@@ -222,8 +223,8 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	res, err := firmware.Replay(ctx, firmware.ReplayOptions{
 		Device: cfg.Device, Model: modelName, Optics: optics, Locate: cfg.Locate,
-		SigmaM: firstPositive(meta.GNSS.SigmaM, cfg.GNSS.SigmaM), Camera: hwCamera{cam}, Detector: det, Fixes: fixes,
-		Journal: j, Source: source, Frames: cam.Frames(), Progress: progress, Log: log,
+		SigmaM: firstPositive(meta.GNSS.SigmaM, cfg.GNSS.SigmaM), Camera: limitFrames(hwCamera{cam}, *maxFrames), Detector: det, Fixes: fixes,
+		Journal: j, Source: source, Frames: framesOf(cam.Frames(), *maxFrames), Progress: progress, Log: log,
 	})
 	if err != nil {
 		return err
@@ -254,6 +255,27 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "published to %s: journal empty\n", cfg.MQTT.Broker)
 	}
 	return nil
+}
+
+// limitedCamera ends a recording after n frames.
+type limitedCamera struct {
+	c firmware.Camera
+	n int
+}
+
+func limitFrames(c firmware.Camera, n int) firmware.Camera {
+	if n <= 0 {
+		return c
+	}
+	return &limitedCamera{c: c, n: n}
+}
+
+func (l *limitedCamera) Read(ctx context.Context) (firmware.Frame, error) {
+	if l.n <= 0 {
+		return firmware.Frame{}, io.EOF
+	}
+	l.n--
+	return l.c.Read(ctx)
 }
 
 // newUplink builds the MQTT uplink from the config's credentials.
@@ -338,6 +360,13 @@ func mountAngle(m map[string]float64, name string) float64 {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+func framesOf(total, limit int) int {
+	if limit > 0 && (total == 0 || limit < total) {
+		return limit
+	}
+	return total
 }
 
 func firstPositive(vs ...float64) float64 {
