@@ -78,7 +78,7 @@ for target in "${targets[@]}"; do
     hub-amd64)
       [ "$(go env GOARCH)" = amd64 ] || { echo "deb: hub-amd64 is built natively on an amd64 machine" >&2; exit 1; }
       echo "deb: building camaudit-hub for linux/amd64" >&2
-      go build -trimpath -ldflags "$ldflags" -o "$stage/camaudit-hub-amd64" ./cmd/camaudit-hub
+      go build -ldflags "$ldflags" -o "$stage/camaudit-hub-amd64" ./cmd/camaudit-hub
       package camaudit-hub amd64 "$stage/camaudit-hub-amd64" ;;
     *) echo "deb: unknown target \"$target\" (device-arm64, device-armhf, hub-amd64, hub-arm64)" >&2; exit 2 ;;
   esac
