@@ -443,3 +443,14 @@ func configValue(t *testing.T, dir, key string) string {
 	t.Fatalf("no %s in mosquitto.conf", key)
 	return ""
 }
+
+// Several hubs split the load with a shared subscription; the ACL's read
+// grant must cover it.
+func TestBrokerHubSharedSubscription(t *testing.T) {
+	c := startCampaign(t, "dev-a")
+	hub := c.mustConnect(t, c.tlsURL, HubUser)
+	rec := subscribe(t, hub, "$share/hubs/camaudit/v1/+/sightings")
+	a := c.mustConnect(t, c.tlsURL, "dev-a")
+	publish(t, a, "camaudit/v1/dev-a/sightings", "shared")
+	rec.waitFor(t, "camaudit/v1/dev-a/sightings shared")
+}
