@@ -71,6 +71,11 @@ func ReadPoints(path string) ([]Point, error) {
 	return out, nil
 }
 
+// typePenaltyM is added to the matching cost of a pair of different camera
+// types, so that among near-equal assignments the one keeping types wins.
+// Reported errors are distances, without it.
+const typePenaltyM = 2
+
 // Match pairs a true camera with the sighting that found it.
 type Match struct {
 	Truth    string  `json:"truth"`
@@ -104,7 +109,8 @@ type WalkResult struct {
 // Walk matches sightings to true cameras one-to-one, each pair closer than
 // MatchRadiusM, choosing the assignment with the most pairs and, among
 // those, the least total distance (the Hungarian method), and computes
-// precision, recall, count error and position error percentiles.
+// precision, recall, count error and position error percentiles. Among
+// near-equal assignments, pairs of the same camera type are preferred.
 func Walk(truth, found []Point) WalkResult {
 	r := WalkResult{Truth: len(truth), Found: len(found), MissedIDs: []string{}, FalseIDs: []string{}, Matches: []Match{}}
 	n := max(len(truth), len(found))
@@ -117,6 +123,9 @@ func Walk(truth, found []Point) WalkResult {
 			if i < len(truth) && j < len(found) {
 				if d := geo.Distance(truth[i].Pos, found[j].Pos); d <= MatchRadiusM {
 					cost[i][j] = d
+					if truth[i].Type != found[j].Type {
+						cost[i][j] += typePenaltyM // prefer the same camera type when it is a close call
+					}
 				}
 			}
 		}
@@ -132,13 +141,14 @@ func Walk(truth, found []Point) WalkResult {
 			continue
 		}
 		usedF[j] = true
-		m := Match{Truth: truth[i].ID, Sighting: found[j].ID, ErrorM: math.Round(cost[i][j]*100) / 100, SameType: truth[i].Type == found[j].Type}
+		d := geo.Distance(truth[i].Pos, found[j].Pos)
+		m := Match{Truth: truth[i].ID, Sighting: found[j].ID, ErrorM: math.Round(d*100) / 100, SameType: truth[i].Type == found[j].Type}
 		r.Matches = append(r.Matches, m)
-		errs = append(errs, cost[i][j])
+		errs = append(errs, d)
 		if m.SameType {
 			typeOK++
 		}
-		if found[j].ErrM > 0 && cost[i][j] <= 2*found[j].ErrM {
+		if found[j].ErrM > 0 && d <= 2*found[j].ErrM {
 			covered++
 		}
 	}

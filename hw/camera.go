@@ -36,6 +36,9 @@ type CameraOptions struct {
 	FPS float64
 	// Width and Height request a capture size from a v4l2 device (0: its default).
 	Width, Height int
+	// Realtime plays a recording (file:, dir:) at its frame rate, like a
+	// live camera, instead of as fast as it decodes.
+	Realtime bool
 }
 
 // Camera reads frames from one source: v4l2:/dev/videoN (V4L2),
@@ -49,6 +52,7 @@ type Camera struct {
 	opt    CameraOptions
 	seq    int64
 	frames int
+	t0     time.Time // wall time of frame 0 for Realtime playback
 }
 
 // OpenCamera opens a camera source. Errors name the source and say what is wrong.
@@ -147,6 +151,20 @@ func (c *Camera) Read(ctx context.Context) (Frame, error) {
 				return Frame{}, fmt.Errorf("camera source %q: no frame (camera disconnected?)", c.source)
 			}
 			return Frame{}, io.EOF
+		}
+	}
+	if c.opt.Realtime && !c.Live() && c.opt.FPS > 0 {
+		if c.t0.IsZero() {
+			c.t0 = time.Now()
+		}
+		due := c.t0.Add(time.Duration(float64(c.seq) / c.opt.FPS * float64(time.Second)))
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-ctx.Done():
+				m.Close()
+				return Frame{}, ctx.Err()
+			case <-time.After(d):
+			}
 		}
 	}
 	now := time.Now()

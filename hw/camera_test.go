@@ -59,6 +59,24 @@ func TestFileSource(t *testing.T) {
 	if _, err := c.Read(context.Background()); !errors.Is(err, io.EOF) {
 		t.Errorf("after the last frame: %v, want io.EOF", err)
 	}
+
+	// Played like a camera: 5 frames at 10 fps take at least 0.4 s.
+	rt, err := OpenCamera("file:"+path, CameraOptions{Realtime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	t0 := time.Now()
+	for i := 0; i < 5; i++ {
+		f, err := rt.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	if el := time.Since(t0); el < 400*time.Millisecond {
+		t.Errorf("realtime playback of 5 frames at 10 fps took %v, want >= 400 ms", el)
+	}
 }
 
 func TestDirSource(t *testing.T) {

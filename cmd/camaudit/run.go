@@ -55,7 +55,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer det.Close()
 
-	cam, err := hw.OpenCamera(cfg.Camera.Source, hw.CameraOptions{})
+	// A recording (file:, dir:) plays at its frame rate, like a camera.
+	cam, err := hw.OpenCamera(cfg.Camera.Source, hw.CameraOptions{Realtime: true})
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,9 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	pcancel()
 	_ = pctx
 	if p.Problem() != "" {
-		report("gpio", errors.New(p.Problem()+" (the device runs without button and LEDs)"), "")
+		// Not fatal: the device runs without a panel (walks then start with
+		// run --start or SIGUSR1).
+		fmt.Fprintf(stdout, "%-8s warn  %s (the device runs without button and LEDs)\n", "gpio", p.Problem())
 	} else {
 		report("gpio", nil, fmt.Sprintf("button %s, LEDs %s %s %s %s", cfg.Panel.Button, cfg.Panel.LEDRecording, cfg.Panel.LEDFix, cfg.Panel.LEDUplink, cfg.Panel.LEDFault))
 	}
