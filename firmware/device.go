@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/camaudit/camaudit/firmware/journal"
@@ -246,6 +249,9 @@ func (d *Device) Run(ctx context.Context) error {
 		}
 		if state == Paused {
 			sched.Discard()
+			if walk != nil {
+				walk.Pause()
+			}
 		}
 		setLEDs()
 	}
@@ -391,6 +397,9 @@ func (d *Device) Run(ctx context.Context) error {
 			if el > 0 {
 				t.FPS = min(1000, round(float64(frames-framesAtTel)/el, 2))
 			}
+			if c, ok := cpuTemp(); ok {
+				t.TempC = c
+			}
 			framesAtTel, telAt = frames, d.Now()
 			if !lastFix.IsZero() && d.Now().Sub(lastFix) < 3*time.Second {
 				t.Fix = "2d"
@@ -418,6 +427,19 @@ func (d *Device) newWalk(id string, optics Optics) (*Walk, error) {
 		SigmaM: d.Config.GNSS.SigmaM, Clock: d.Clock, Known: known, Prior: prior, Log: d.Log,
 		Emit: JournalEmitter(d.Journal, d.Metrics),
 	})
+}
+
+// cpuTemp reads the SoC temperature (a Pi throttles above 80 °C).
+func cpuTemp() (float64, bool) {
+	b, err := os.ReadFile("/sys/class/thermal/thermal_zone0/temp")
+	if err != nil {
+		return 0, false
+	}
+	milli, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, false
+	}
+	return round(float64(milli)/1000, 1), true
 }
 
 // flush gives the uplink a few seconds to empty the outbox before exit.

@@ -36,7 +36,15 @@ type Trajectory struct {
 	fixes    []trajFix
 	smoothed []Pose
 	dirty    bool
+	brk      bool // the next fix follows a pause
 }
+
+// Break marks a pause: the distance between the last fix before it and the
+// first after it is not counted as walked.
+func (tr *Trajectory) Break() { tr.brk = true }
+
+// Resumed reports whether fix i is the first after a pause.
+func (tr *Trajectory) resumed(i int) bool { return tr.fixes[i].resume }
 
 type trajFix struct {
 	t       time.Time
@@ -46,6 +54,7 @@ type trajFix struct {
 	hasVel  bool
 	rawPos  geo.LatLon
 	quality int
+	resume  bool // first fix after a pause: the way from the previous one was not walked
 }
 
 // NewTrajectory returns an empty trajectory; sigmaM is the position noise
@@ -74,7 +83,8 @@ func (tr *Trajectory) Add(f gnss.Fix) bool {
 	if f.AccuracyM > 0 {
 		s = f.AccuracyM
 	}
-	tf := trajFix{t: f.Time, x: x, y: y, sigma: s, rawPos: f.Pos, quality: f.Quality}
+	tf := trajFix{t: f.Time, x: x, y: y, sigma: s, rawPos: f.Pos, quality: f.Quality, resume: tr.brk && len(tr.fixes) > 0}
+	tr.brk = false
 	if f.HasSpeed && f.HasCourse && f.Speed >= 0 {
 		c := f.Course * math.Pi / 180
 		tf.vx, tf.vy, tf.hasVel = f.Speed*math.Sin(c), f.Speed*math.Cos(c), true

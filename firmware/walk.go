@@ -521,15 +521,29 @@ func (w *Walk) Finish(extraCells map[string]float64, from time.Time) Summary {
 	return sum
 }
 
+// Pause marks a pause in the walk: the way between the last fix before it
+// and the first after it is not counted as walked.
+func (w *Walk) Pause() { w.traj.Break() }
+
 // WalkedCells returns the metres walked in each H3 resolution-9 cell, from
 // the smoothed track so that GNSS noise does not inflate the distance.
+// Stretches across a pause are not counted.
 func (w *Walk) WalkedCells() map[string]float64 {
 	out := map[string]float64{}
 	path := w.traj.Path()
-	for _, c := range geo.CellsAlong(path, geo.CellRes) {
-		out[c] += 0
+	start := 0
+	for i := 1; i <= len(path); i++ {
+		if i == len(path) || w.traj.resumed(i) {
+			for _, c := range geo.CellsAlong(path[start:i], geo.CellRes) {
+				out[c] += 0
+			}
+			start = i
+		}
 	}
 	for i := 1; i < len(path); i++ {
+		if w.traj.resumed(i) {
+			continue
+		}
 		a, b := path[i-1], path[i]
 		d := geo.Distance(a, b)
 		steps := int(d/5) + 1

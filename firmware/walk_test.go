@@ -483,3 +483,32 @@ func TestWalkUnsyncedClock(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseNotWalked: the way between a pause and the resumption is not
+// counted as walked (the volunteer may have taken a bus).
+func TestPauseNotWalked(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	wk, err := NewWalk(WalkOptions{Device: "pi-test", WalkID: testWalk, Optics: Optics{Width: 640, Height: 360, HFOVDeg: 66}, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enu := geo.NewENU(geo.LatLon{Lat: 52.52, Lon: 13.40})
+	add := func(s int, n float64) {
+		wk.AddFix(gnss.Fix{Time: t0.Add(time.Duration(s) * time.Second), Valid: true, Pos: enu.FromLocal(0, n), AccuracyM: 0.1,
+			Speed: 1.4, HasSpeed: true, Course: 0, HasCourse: true})
+	}
+	for s := 0; s <= 50; s++ { // 70 m north
+		add(s, 1.4*float64(s))
+	}
+	wk.Pause()
+	for s := 0; s <= 50; s++ { // 70 m more, starting 1 km further north
+		add(200+s, 1000+1.4*float64(s))
+	}
+	var total float64
+	for _, m := range wk.WalkedCells() {
+		total += m
+	}
+	if math.Abs(total-140) > 10 {
+		t.Errorf("walked %.0f m, want about 140 (the 930 m across the pause not counted)", total)
+	}
+}
