@@ -171,16 +171,35 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 		jdir, out := filepath.Join(dir, "journal"), filepath.Join(dir, "sightings.geojson")
 		args := []string{"replay", "--video", video, "--nmea", nmea, "--truth", truthBoxes, "--broker", b.URL(),
 			"--device", "sim-killed", "--journal", jdir, "--out", out, "--quiet"}
-		// Kill the replay at increasing points of its run, as a power cut would.
-		for i, after := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 1500 * time.Millisecond} {
+		// Kill the replay as a power cut would, three times, each time once
+		// it has journalled more (a few sightings further on).
+		logPath := filepath.Join(jdir, "journal.log")
+		size := func() int64 {
+			st, err := os.Stat(logPath)
+			if err != nil {
+				return 0
+			}
+			return st.Size()
+		}
+		for i := 0; i < 3; i++ {
+			before := size()
 			cmd := helperCmd(args...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(after)
+			exited := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(exited) }()
+			deadline := time.Now().Add(60 * time.Second)
+			for size() < before+3000 && time.Now().Before(deadline) {
+				select {
+				case <-exited:
+					t.Fatalf("replay %d finished before it could be killed", i+1)
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
 			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-			t.Logf("kill %d after %v", i+1, after)
+			<-exited
+			t.Logf("kill %d: journal %d -> %d bytes", i+1, before, size())
 		}
 		cmd := helperCmd(args...)
 		if outb, err := cmd.CombinedOutput(); err != nil {
