@@ -95,7 +95,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	meta := walkMeta{}
 	metaPath := *walkJSON
 	if metaPath == "" {
-		if p := filepath.Join(filepath.Dir(*video), "walk.json"); fileExists(p) {
+		if p := filepath.Join(filepath.Dir(*video), "walk.json"); replayFileExists(p) {
 			metaPath = p
 		}
 	}
@@ -223,7 +223,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	res, err := firmware.Replay(ctx, firmware.ReplayOptions{
 		Device: cfg.Device, Model: modelName, Optics: optics, Locate: cfg.Locate,
-		SigmaM: firstPositive(meta.GNSS.SigmaM, cfg.GNSS.SigmaM), Camera: limitFrames(hwCamera{cam}, *maxFrames), Detector: det, Fixes: fixes,
+		SigmaM: replayFirstPositive(meta.GNSS.SigmaM, cfg.GNSS.SigmaM), Camera: limitFrames(hwCamera{cam}, *maxFrames), Detector: det, Fixes: fixes,
 		Journal: j, Source: source, Frames: framesOf(cam.Frames(), *maxFrames), Progress: progress, Log: log,
 	})
 	if err != nil {
@@ -357,7 +357,7 @@ func mountAngle(m map[string]float64, name string) float64 {
 	return 0
 }
 
-func fileExists(p string) bool {
+func replayFileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
@@ -369,7 +369,7 @@ func framesOf(total, limit int) int {
 	return total
 }
 
-func firstPositive(vs ...float64) float64 {
+func replayFirstPositive(vs ...float64) float64 {
 	for _, v := range vs {
 		if v > 0 {
 			return v

@@ -29,7 +29,7 @@ func BenchmarkReplay720p(b *testing.B) {
 		var peak int64
 		start := time.Now()
 		for i := 0; i < b.N; i++ {
-			cmd := helperCmd(append(append([]string(nil), base...), extra...)...)
+			cmd := fwHelperCmd(append(append([]string(nil), base...), extra...)...)
 			if o, err := cmd.CombinedOutput(); err != nil {
 				b.Fatalf("replay: %v\n%s", err, o)
 			}

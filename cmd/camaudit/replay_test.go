@@ -24,25 +24,25 @@ import (
 	"github.com/camaudit/camaudit/wire"
 )
 
-// helperEnv makes the test binary run camaudit itself (for kill -9 tests
+// fwHelperEnv makes the test binary run camaudit itself (for kill -9 tests
 // and peak-RSS measurements of a replay in its own process).
-const helperEnv = "CAMAUDIT_FIRMWARE_HELPER_ARGS"
+const fwHelperEnv = "CAMAUDIT_FIRMWARE_HELPER_ARGS"
 
 func TestFirmwareHelperProcess(t *testing.T) {
-	args := os.Getenv(helperEnv)
+	args := os.Getenv(fwHelperEnv)
 	if args == "" {
 		return // not a helper run: nothing to do
 	}
 	os.Exit(runMain(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
 }
 
-func helperCmd(args ...string) *exec.Cmd {
+func fwHelperCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFirmwareHelperProcess$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Env = append(os.Environ(), fwHelperEnv+"="+strings.Join(args, "\x1f"))
 	return cmd
 }
 
-func run(t *testing.T, args ...string) string {
+func fwRun(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if code := runMain(args, &out, &errb); code != 0 {
@@ -51,16 +51,16 @@ func run(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// collector subscribes to a device's sightings and counts each id.
-type collector struct {
+// fwCollector subscribes to a device's sightings and counts each id.
+type fwCollector struct {
 	mu   sync.Mutex
 	ids  map[string]int
 	msgs map[wire.Kind]int
 }
 
-func collect(t *testing.T, url, device string) *collector {
+func fwCollect(t *testing.T, url, device string) *fwCollector {
 	t.Helper()
-	c := &collector{ids: map[string]int{}, msgs: map[wire.Kind]int{}}
+	c := &fwCollector{ids: map[string]int{}, msgs: map[wire.Kind]int{}}
 	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("collector-" + device))
 	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector connect: %v", tok.Error())
@@ -85,7 +85,7 @@ func collect(t *testing.T, url, device string) *collector {
 	return c
 }
 
-func (c *collector) snapshot() (map[string]int, map[wire.Kind]int) {
+func (c *fwCollector) snapshot() (map[string]int, map[wire.Kind]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ids := map[string]int{}
@@ -99,7 +99,7 @@ func (c *collector) snapshot() (map[string]int, map[wire.Kind]int) {
 	return ids, msgs
 }
 
-func readSightingIDs(t *testing.T, path string) []string {
+func fwSightingIDs(t *testing.T, path string) []string {
 	t.Helper()
 	ps, err := eval.ReadPoints(path)
 	if err != nil {
@@ -121,17 +121,17 @@ func readSightingIDs(t *testing.T, path string) []string {
 // the firmware's GNSS source.
 func TestFirmwareOnSimulatedWalk(t *testing.T) {
 	walk := t.TempDir()
-	run(t, "sim", "walk", "--scenario", "../../firmware/testdata/walk22.yaml", "--out", walk, "--quiet", "--workers", "2")
+	fwRun(t, "sim", "walk", "--scenario", "../../firmware/testdata/walk22.yaml", "--out", walk, "--quiet", "--workers", "2")
 	video, nmea := filepath.Join(walk, "walk.avi"), filepath.Join(walk, "track.nmea")
 	truthBoxes, truth := filepath.Join(walk, "frames.jsonl"), filepath.Join(walk, "truth.geojson")
 
 	t.Run("replay-mqtt-eval", func(t *testing.T) {
 		b := brokertest.Start(t, "")
-		col := collect(t, b.URL(), "sim-walker")
+		col := fwCollect(t, b.URL(), "sim-walker")
 		out := filepath.Join(t.TempDir(), "sightings.geojson")
-		run(t, "replay", "--video", video, "--nmea", nmea, "--truth", truthBoxes, "--broker", b.URL(),
+		fwRun(t, "replay", "--video", video, "--nmea", nmea, "--truth", truthBoxes, "--broker", b.URL(),
 			"--device", "sim-walker", "--out", out, "--quiet")
-		want := readSightingIDs(t, out)
+		want := fwSightingIDs(t, out)
 		deadline := time.Now().Add(20 * time.Second)
 		var ids map[string]int
 		var msgs map[wire.Kind]int
@@ -154,7 +154,7 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 			t.Errorf("counts %d, coverage %d messages; want >= 1 and 1", msgs[wire.KindCounts], msgs[wire.KindCoverage])
 		}
 		var r eval.WalkResult
-		if err := json.Unmarshal([]byte(run(t, "eval", "walk", "--truth", truth, "--sightings", out, "--json")), &r); err != nil {
+		if err := json.Unmarshal([]byte(fwRun(t, "eval", "walk", "--truth", truth, "--sightings", out, "--json")), &r); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("eval walk: %d true, %d found, precision %.3f recall %.3f count error %.3f median %.2f m p90 %.2f m",
@@ -166,7 +166,7 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 
 	t.Run("kill9-resume", func(t *testing.T) {
 		b := brokertest.Start(t, "")
-		col := collect(t, b.URL(), "sim-killed")
+		col := fwCollect(t, b.URL(), "sim-killed")
 		dir := t.TempDir()
 		jdir, out := filepath.Join(dir, "journal"), filepath.Join(dir, "sightings.geojson")
 		args := []string{"replay", "--video", video, "--nmea", nmea, "--truth", truthBoxes, "--broker", b.URL(),
@@ -183,7 +183,7 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 		}
 		for i := 0; i < 3; i++ {
 			before := size()
-			cmd := helperCmd(args...)
+			cmd := fwHelperCmd(args...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -201,11 +201,11 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 			<-exited
 			t.Logf("kill %d: journal %d -> %d bytes", i+1, before, size())
 		}
-		cmd := helperCmd(args...)
+		cmd := fwHelperCmd(args...)
 		if outb, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("final replay: %v\n%s", err, outb)
 		}
-		final := readSightingIDs(t, out)
+		final := fwSightingIDs(t, out)
 		if len(final) < 20 {
 			t.Fatalf("resumed replay confirmed %d sightings, want >= 20", len(final))
 		}
@@ -236,11 +236,11 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 			}
 		}
 		// A run after completion publishes nothing new and mints nothing.
-		again := run(t, args...)
+		again := fwRun(t, args...)
 		if !strings.Contains(again, "already replayed") {
 			t.Errorf("replay after completion: %q", again)
 		}
-		if got := readSightingIDs(t, out); len(got) != len(final) {
+		if got := fwSightingIDs(t, out); len(got) != len(final) {
 			t.Errorf("after a completed walk: %d sightings, want %d", len(got), len(final))
 		}
 	})

@@ -20,7 +20,7 @@ import (
 )
 
 // deviceConfig writes a config for a device reading a simulated walk.
-func deviceConfig(t *testing.T, walk, broker, metrics string) (path, journalDir string) {
+func fwDeviceConfig(t *testing.T, walk, broker, metrics string) (path, journalDir string) {
 	t.Helper()
 	dir := t.TempDir()
 	journalDir = filepath.Join(dir, "journal")
@@ -49,11 +49,11 @@ metrics: {addr: %q}
 // SIGTERM, and `camaudit selftest` on the same configuration and on a broken one.
 func TestRunAndSelftest(t *testing.T) {
 	walk := t.TempDir()
-	run(t, "sim", "walk", "--scenario", "../../sim/testdata/quick.yaml", "--out", walk, "--quiet", "--workers", "2")
+	fwRun(t, "sim", "walk", "--scenario", "../../sim/testdata/quick.yaml", "--out", walk, "--quiet", "--workers", "2")
 	b := brokertest.Start(t, "")
-	col := collect(t, b.URL(), "pi-runtest")
+	col := fwCollect(t, b.URL(), "pi-runtest")
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(brokertest.FreePort(t))
-	cfg, jdir := deviceConfig(t, walk, b.URL(), metricsAddr)
+	cfg, jdir := fwDeviceConfig(t, walk, b.URL(), metricsAddr)
 
 	t.Run("selftest", func(t *testing.T) {
 		var out bytes.Buffer
@@ -65,7 +65,7 @@ func TestRunAndSelftest(t *testing.T) {
 				t.Errorf("selftest output lacks %q:\n%s", want, out.String())
 			}
 		}
-		bad := strings.Replace(strings.Replace(mustRead(t, cfg), "walk.avi", "nowhere.avi", 1), b.URL(), "tcp://127.0.0.1:1", 1)
+		bad := strings.Replace(strings.Replace(fwMustRead(t, cfg), "walk.avi", "nowhere.avi", 1), b.URL(), "tcp://127.0.0.1:1", 1)
 		badPath := filepath.Join(t.TempDir(), "bad.yaml")
 		os.WriteFile(badPath, []byte(bad), 0o600)
 		out.Reset()
@@ -80,7 +80,9 @@ func TestRunAndSelftest(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		var stderr bytes.Buffer
-		go func() { done <- cmdRun(ctx, []string{"--config", cfg, "--start"}, io.Discard, &syncWriter{w: &stderr}) }()
+		go func() {
+			done <- cmdRun(ctx, []string{"--config", cfg, "--start"}, io.Discard, &fwSyncWriter{w: &stderr})
+		}()
 		// The metrics endpoint shows frames going through the detector.
 		deadline := time.Now().Add(60 * time.Second)
 		frames := 0
@@ -134,7 +136,7 @@ func TestRunAndSelftest(t *testing.T) {
 	})
 }
 
-func mustRead(t *testing.T, path string) string {
+func fwMustRead(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -143,13 +145,13 @@ func mustRead(t *testing.T, path string) string {
 	return string(b)
 }
 
-// syncWriter serialises writes from the logger's goroutines.
-type syncWriter struct {
+// fwSyncWriter serialises writes from the logger's goroutines.
+type fwSyncWriter struct {
 	mu chan struct{}
 	w  io.Writer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
+func (s *fwSyncWriter) Write(p []byte) (int, error) {
 	if s.mu == nil {
 		s.mu = make(chan struct{}, 1)
 	}

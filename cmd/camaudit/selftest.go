@@ -50,11 +50,11 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		err = os.WriteFile(probe, []byte("ok"), 0o600)
 		os.Remove(probe)
 	}
-	report("journal", wrap(err, "journal directory %s is not writable", cfg.Journal.Dir), cfg.Journal.Dir)
+	report("journal", selftestHint(err, "journal directory %s is not writable", cfg.Journal.Dir), cfg.Journal.Dir)
 
 	// Camera: one frame.
 	w, h, err := hw.Probe(cfg.Camera.Source)
-	report("camera", wrap(err, "check the cable and that the camera is enabled (libcamera-hello --list-cameras)"), fmt.Sprintf("%dx%d from %s", w, h, cfg.Camera.Source))
+	report("camera", selftestHint(err, "check the cable and that the camera is enabled (libcamera-hello --list-cameras)"), fmt.Sprintf("%dx%d from %s", w, h, cfg.Camera.Source))
 
 	// Model: load, probe, and run one blank frame.
 	det, err := openDetector(cfg.Model.Dir, cfg.Model.Threshold)
@@ -129,7 +129,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			err = uplink.Probe(bctx, opt)
 			cancel()
 		}
-		report("broker", wrap(err, "check the network, the broker address and the credentials"), cfg.MQTT.Broker)
+		report("broker", selftestHint(err, "check the network, the broker address and the credentials"), cfg.MQTT.Broker)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d check(s) failed", failed)
@@ -138,7 +138,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func wrap(err error, format string, a ...any) error {
+func selftestHint(err error, format string, a ...any) error {
 	if err == nil {
 		return nil
 	}
