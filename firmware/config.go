@@ -185,13 +185,10 @@ func Parse(name string, data []byte) (Config, error) {
 	}
 	var errs []error
 	checkKeys(name, doc, reflect.TypeOf(cfg), "", &errs)
-	if len(errs) == 0 {
-		if err := doc.Decode(&cfg); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
-	}
-	if len(errs) == 0 {
-		errs = cfg.validate(func(field string) int { return lineOf(doc, field) })
+	if err := doc.Decode(&cfg); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	} else {
+		errs = append(errs, cfg.validate(func(field string) int { return lineOf(doc, field) })...)
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)

@@ -29,9 +29,18 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal("bad.yaml accepted")
 	}
 	msg := err.Error()
-	// The unknown field is reported first, with its line and path.
-	if !strings.Contains(msg, "testdata/bad.yaml:5: camera.mount.pich_deg: unknown field") {
-		t.Errorf("unknown field not reported with file:line and path:\n%s", msg)
+	// Every problem is reported, each with its line and path.
+	for _, want := range []string{
+		"testdata/bad.yaml:5: camera.mount.pich_deg: unknown field",
+		"testdata/bad.yaml:1: device: \"Pi_7F3A\" is not",
+		"testdata/bad.yaml:3: camera.source: \"usb:0\"",
+		"testdata/bad.yaml:4: camera.hfov_deg: 200 is outside",
+		"testdata/bad.yaml:9: mqtt.broker: scheme \"http\"",
+		"testdata/bad.yaml:10: panel.button: \"GPIO 17\" is not a pin name",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
 	}
 	tests := []struct{ name, yaml, want string }{
 		{"device", "device: Pi_7F3A\njournal: {dir: /tmp/x}\n", "c.yaml:1: device: \"Pi_7F3A\" is not [a-z0-9-]{3,32}"},
