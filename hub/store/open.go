@@ -45,6 +45,8 @@ type Store struct {
 	w       *sql.DB // writes (SQLite: one connection, BEGIN IMMEDIATE)
 	r       *sql.DB // reads (SQLite: a small pool of read connections; PostgreSQL: = w)
 	where   string  // for messages: file path or host/db, never a password
+
+	stmts map[string]*sql.Stmt // prepared on w at open, by query; read-only after
 }
 
 // Open opens (creating if needed) the database named by dbURL and brings its
@@ -96,6 +98,10 @@ func openSQLite(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	if err := s.prepareWrites(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", u+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
@@ -126,6 +132,10 @@ func openPostgres(ctx context.Context, dbURL string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.prepareWrites(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -145,6 +155,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	err := s.w.Close()
 	if s.r != s.w && s.r != nil {
 		if e := s.r.Close(); err == nil {

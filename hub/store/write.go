@@ -34,6 +34,34 @@ const (
 	counterDuplicate = "duplicate"
 )
 
+// The statements of a write batch, prepared once per store.
+const (
+	qCounter = `INSERT INTO counters (name, day, n) VALUES (?, ?, ?)
+			ON CONFLICT (name, day) DO UPDATE SET n = counters.n + excluded.n`
+	qSighting = `INSERT INTO sightings (id, device, walk, t, lat, lon, err_m, type, mount, direction,
+		confidence, frames, baseline_m, model, digest, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	qCounts = `INSERT INTO counts (device, walk, cell, cameras, total, walked_m, from_t, to_t, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device, walk, cell) DO UPDATE SET cameras = excluded.cameras, total = excluded.total,
+		walked_m = excluded.walked_m, from_t = excluded.from_t, to_t = excluded.to_t, received = excluded.received`
+	qWalk = `INSERT INTO walks (walk, device, from_t, to_t, walked_m, cells, received)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (walk) DO UPDATE SET from_t = excluded.from_t, to_t = excluded.to_t,
+		walked_m = excluded.walked_m, cells = excluded.cells, received = excluded.received
+		WHERE walks.device = excluded.device`
+	qCoverage  = `INSERT INTO coverage (walk, cell) VALUES (?, ?) ON CONFLICT (walk, cell) DO NOTHING`
+	qTelemetry = `INSERT INTO devices (device, telemetry, telemetry_at, last_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device) DO UPDATE SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at,
+		last_seen = excluded.last_seen WHERE devices.telemetry_at <= excluded.telemetry_at`
+	qStatus = `INSERT INTO devices (device, status, status_at, last_seen) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, last_seen = excluded.last_seen`
+	qSeen = `INSERT INTO devices (device, last_seen) VALUES (?, ?)
+		ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen WHERE devices.last_seen < excluded.last_seen`
+)
+
+var writeQueries = []string{qCounter, qSighting, qCounts, qWalk, qCoverage, qTelemetry, qStatus, qSeen}
+
 // Digest returns a short fingerprint of a sighting's content, used to tell a
 // redelivery (same id, same content) from an id conflict (same id, other content).
 func Digest(s *wire.Sighting) string {
@@ -121,8 +149,7 @@ func (s *Store) Write(ctx context.Context, msgs []Message, rejects map[wire.Reas
 		if counts[k] == 0 {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO counters (name, day, n) VALUES (?, ?, ?)
-			ON CONFLICT (name, day) DO UPDATE SET n = counters.n + excluded.n`), k, d, counts[k]); err != nil {
+		if _, err := w.exec(qCounter, k, d, counts[k]); err != nil {
 			return Result{}, fmt.Errorf("counting %s in %s: %w", k, s, err)
 		}
 	}
@@ -144,9 +171,9 @@ type batchWriter struct {
 func (w *batchWriter) exec(query string, args ...any) (sql.Result, error) {
 	st, ok := w.stmts[query]
 	if !ok {
-		var err error
-		st, err = w.tx.PrepareContext(w.ctx, w.s.q(query))
-		if err != nil {
+		if shared, err := w.s.prepared(w.ctx, query); err == nil {
+			st = w.tx.StmtContext(w.ctx, shared)
+		} else if st, err = w.tx.PrepareContext(w.ctx, w.s.q(query)); err != nil {
 			return nil, fmt.Errorf("preparing a statement on %s: %w", w.s, err)
 		}
 		if w.stmts == nil {
@@ -163,6 +190,29 @@ func (w *batchWriter) close() {
 	}
 }
 
+// prepared returns the writer's prepared statement for a query. Statements
+// are prepared once, when the store opens (parsing SQL for every batch costs
+// more than the inserts); other queries are prepared in the transaction.
+func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	return nil, fmt.Errorf("preparing a statement on %s: not prepared at open: %.40q", s, query)
+}
+
+// prepareWrites prepares the batch statements on the writer connection.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range writeQueries {
+		st, err := s.w.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return fmt.Errorf("preparing a statement on %s: %w", s, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
 func (w *batchWriter) sighting(p *wire.Sighting) (inserted, same bool, err error) {
 	var dir any
 	if p.Direction != nil {
@@ -173,9 +223,7 @@ func (w *batchWriter) sighting(p *wire.Sighting) (inserted, same bool, err error
 		mount = "unknown"
 	}
 	dg := Digest(p)
-	r, err := w.exec(`INSERT INTO sightings (id, device, walk, t, lat, lon, err_m, type, mount, direction,
-		confidence, frames, baseline_m, model, digest, received)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+	r, err := w.exec(qSighting,
 		p.ID, p.Device, p.Walk, p.Time.UnixMilli(), p.Lat, p.Lon, p.ErrM, p.Type, mount, dir,
 		p.Confidence, p.Frames, p.BaselineM, p.Model, dg, w.now)
 	if err != nil {
@@ -185,7 +233,7 @@ func (w *batchWriter) sighting(p *wire.Sighting) (inserted, same bool, err error
 		return true, false, nil
 	}
 	var have string
-	if err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT digest FROM sightings WHERE id = ?`), p.ID).Scan(&have); err != nil {
+	if err := w.tx.QueryRowContext(w.ctx, w.s.q(`SELECT digest FROM sightings WHERE id = ?`), p.ID).Scan(&have); err != nil { // rare: redeliveries only
 		return false, false, fmt.Errorf("reading stored sighting %s in %s: %w", p.ID, w.s, err)
 	}
 	return false, have == dg, nil
@@ -197,10 +245,7 @@ func (w *batchWriter) counts(p *wire.Counts) error {
 	for _, n := range p.Cameras {
 		total += n
 	}
-	_, err := w.exec(`INSERT INTO counts (device, walk, cell, cameras, total, walked_m, from_t, to_t, received)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (device, walk, cell) DO UPDATE SET cameras = excluded.cameras, total = excluded.total,
-		walked_m = excluded.walked_m, from_t = excluded.from_t, to_t = excluded.to_t, received = excluded.received`,
+	_, err := w.exec(qCounts,
 		p.Device, p.Walk, p.Cell, string(cams), total, p.WalkedM, p.From.UnixMilli(), p.To.UnixMilli(), w.now)
 	if err != nil {
 		return fmt.Errorf("storing counts of walk %s cell %s in %s: %w", p.Walk, p.Cell, w.s, err)
@@ -211,17 +256,13 @@ func (w *batchWriter) counts(p *wire.Counts) error {
 func (w *batchWriter) coverage(p *wire.Coverage) error {
 	// A walk id belongs to the device that first reported it; another
 	// device's coverage under the same id does not overwrite it.
-	_, err := w.exec(`INSERT INTO walks (walk, device, from_t, to_t, walked_m, cells, received)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (walk) DO UPDATE SET from_t = excluded.from_t, to_t = excluded.to_t,
-		walked_m = excluded.walked_m, cells = excluded.cells, received = excluded.received
-		WHERE walks.device = excluded.device`,
+	_, err := w.exec(qWalk,
 		p.Walk, p.Device, p.From.UnixMilli(), p.To.UnixMilli(), p.WalkedM, len(p.Cells), w.now)
 	if err != nil {
 		return fmt.Errorf("storing walk %s in %s: %w", p.Walk, w.s, err)
 	}
 	for _, c := range p.Cells {
-		if _, err := w.exec(`INSERT INTO coverage (walk, cell) VALUES (?, ?) ON CONFLICT (walk, cell) DO NOTHING`, p.Walk, c); err != nil {
+		if _, err := w.exec(qCoverage, p.Walk, c); err != nil {
 			return fmt.Errorf("storing coverage of walk %s in %s: %w", p.Walk, w.s, err)
 		}
 	}
@@ -230,9 +271,7 @@ func (w *batchWriter) coverage(p *wire.Coverage) error {
 
 func (w *batchWriter) telemetry(p *wire.Telemetry) error {
 	b, _ := json.Marshal(p)
-	_, err := w.exec(`INSERT INTO devices (device, telemetry, telemetry_at, last_seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT (device) DO UPDATE SET telemetry = excluded.telemetry, telemetry_at = excluded.telemetry_at,
-		last_seen = excluded.last_seen WHERE devices.telemetry_at <= excluded.telemetry_at`,
+	_, err := w.exec(qTelemetry,
 		p.Device, string(b), p.Time.UnixMilli(), w.now)
 	if err != nil {
 		return fmt.Errorf("storing telemetry of %s in %s: %w", p.Device, w.s, err)
@@ -241,8 +280,7 @@ func (w *batchWriter) telemetry(p *wire.Telemetry) error {
 }
 
 func (w *batchWriter) status(device string, st wire.Status) error {
-	_, err := w.exec(`INSERT INTO devices (device, status, status_at, last_seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT (device) DO UPDATE SET status = excluded.status, status_at = excluded.status_at, last_seen = excluded.last_seen`,
+	_, err := w.exec(qStatus,
 		device, string(st), w.now, w.now)
 	if err != nil {
 		return fmt.Errorf("storing status of %s in %s: %w", device, w.s, err)
@@ -251,8 +289,7 @@ func (w *batchWriter) status(device string, st wire.Status) error {
 }
 
 func (w *batchWriter) seen(device string) error {
-	_, err := w.exec(`INSERT INTO devices (device, last_seen) VALUES (?, ?)
-		ON CONFLICT (device) DO UPDATE SET last_seen = excluded.last_seen WHERE devices.last_seen < excluded.last_seen`, device, w.now)
+	_, err := w.exec(qSeen, device, w.now)
 	if err != nil {
 		return fmt.Errorf("updating device %s in %s: %w", device, w.s, err)
 	}
