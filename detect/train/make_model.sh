@@ -81,7 +81,8 @@ dataset() {
 }
 step "3/7 render training set ($IMAGES images, seed $SEED) and held-out set ($HOLDOUT images, seed $HSEED)"
 dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
-dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 1
+# Held-out set: every image in its "train" split (--val-frac 0); none is trained on.
+dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 0
 
 step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads)"
 FRESH=()
@@ -103,15 +104,15 @@ info = {
   "train_images": $(count "$DS/images/train"), "val_images": $(count "$DS/images/val"),
   "holdout": "camaudit sim dataset: $HOLDOUT images, seed $HSEED, held-out backgrounds build/bg-holdout",
   "dataset_cmd": "camaudit sim dataset --n $IMAGES --seed $SEED --out $DS --backgrounds build/bg-train --val-frac 0.05 ${MODELS_ARGS[*]:-}",
-  "holdout_cmd": "camaudit sim dataset --n $HOLDOUT --seed $HSEED --out $HO --backgrounds build/bg-holdout --val-frac 1 ${MODELS_ARGS[*]:-}",
+  "holdout_cmd": "camaudit sim dataset --n $HOLDOUT --seed $HSEED --out $HO --backgrounds build/bg-holdout --val-frac 0 ${MODELS_ARGS[*]:-}",
   "bg_train": sorted(os.listdir("build/bg-train")), "bg_holdout": sorted(os.listdir("build/bg-holdout")),
 }
 json.dump(info, open(sys.argv[1], "w"), indent=1)
 PYEOF
 "$PY" detect/train/bundle.py --ckpt "$B/final.pt" --onnx "$B/model.onnx" --out "$STAGE" --stage
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run 'TestBundleReproducesPyTorch' ./detect/train
-nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split val --json > "$B/holdout.json"
-nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split val --quiet
+nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --json > "$B/holdout.json"
+nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --quiet
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run '^$' -bench 'BenchmarkBundle' -benchtime 30x ./detect/train | tee "$B/bench.txt"
 "$PY" - "$B/bench.txt" "$B/speed.json" <<'PYEOF'
 import json, re, sys

@@ -22,11 +22,21 @@ import torch.nn.functional as F
 
 # Architecture presets: channels at strides 2, 4, 8, 16 and residual blocks at
 # strides 4, 8, 16; neck/head widths per output level (4, 8, 16).
+# stem: "conv2" (two 3x3 stride-2 convs) or "patch4" (one 4x4 stride-4 conv);
+# dw: per stage (4, 8, 16, neck) whether blocks are depthwise-separable
+# (OpenCV 4.6 runs a 3x3 depthwise + 1x1 pair several times faster than a
+# full 3x3 conv at the same width).
 PRESETS = {
     "n": dict(ch=(8, 16, 32, 64), blocks=(0, 2, 1), neck=(16, 32, 64), head_conv=False),
-    "m": dict(ch=(8, 16, 32, 64), blocks=(0, 2, 2), neck=(16, 32, 64), head_conv=False),
     "t": dict(ch=(8, 16, 24, 48), blocks=(0, 1, 2), neck=(16, 24, 48), head_conv=False),
-    "h": dict(ch=(8, 16, 32, 64), blocks=(0, 2, 1), neck=(16, 32, 64), head_conv=True),
+    "d": dict(ch=(0, 24, 48, 96), blocks=(1, 2, 2), neck=(24, 48, 96), head_conv=False,
+              stem="patch4", dw=(True, True, True, True)),
+    "d2": dict(ch=(0, 24, 64, 128), blocks=(1, 3, 3), neck=(24, 48, 96), head_conv=False,
+               stem="patch4", dw=(True, True, True, True)),
+    "d3": dict(ch=(0, 32, 64, 128), blocks=(2, 3, 3), neck=(32, 64, 96), head_conv=False,
+               stem="patch4", dw=(True, True, True, True)),
+    "c": dict(ch=(8, 24, 48, 96), blocks=(1, 2, 2), neck=(24, 48, 96), head_conv=False,
+              dw=(True, True, True, True)),
 }
 # Box distances are sigmoid(raw) * BOX_RANGE strides: bounded, and a sigmoid is
 # far cheaper than softplus/exp in OpenCV 4.6 (one fused op for all outputs).
@@ -37,9 +47,9 @@ STRIDES = (4, 8, 16)
 class ConvBNAct(nn.Module):
     """Conv + BatchNorm + optional ReLU, padded to keep size (stride 1)."""
 
-    def __init__(self, cin, cout, k=3, s=1, act=True):
+    def __init__(self, cin, cout, k=3, s=1, act=True, groups=1, pad=None):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, s, k // 2, bias=False)
+        self.conv = nn.Conv2d(cin, cout, k, s, k // 2 if pad is None else pad, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(cout)
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
 
@@ -57,6 +67,32 @@ class Block(nn.Module):
 
     def forward(self, x):
         return F.relu(x + self.b(self.a(x)))
+
+
+class DWBlock(nn.Module):
+    """Residual depthwise-separable block: dw 3x3 + ReLU, 1x1, add, ReLU."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.dw = ConvBNAct(c, c, 3, groups=c)
+        self.pw = ConvBNAct(c, c, 1, act=False)
+
+    def forward(self, x):
+        return F.relu(x + self.pw(self.dw(x)))
+
+
+def down(cin, cout, dw):
+    """Stride-2 transition: full 3x3 conv, or depthwise 3x3 stride 2 + 1x1."""
+    if dw:
+        return nn.Sequential(ConvBNAct(cin, cin, 3, 2, groups=cin), ConvBNAct(cin, cout, 1))
+    return ConvBNAct(cin, cout, 3, 2)
+
+
+def fuse(c, dw):
+    """3x3 mixing conv of the neck: full, or depthwise + 1x1."""
+    if dw:
+        return nn.Sequential(ConvBNAct(c, c, 3, groups=c), ConvBNAct(c, c, 1))
+    return ConvBNAct(c, c, 3)
 
 
 class Head(nn.Module):
@@ -82,17 +118,22 @@ class CamNet(nn.Module):
         n2, n3, n4 = p["neck"]
         self.nc = nc
         self.preset = preset
-        self.stem = nn.Sequential(ConvBNAct(3, c1, 3, 2), ConvBNAct(c1, c2, 3, 2))
-        self.s4 = nn.Sequential(*[Block(c2) for _ in range(b2)])
-        self.s8 = nn.Sequential(ConvBNAct(c2, c3, 3, 2), *[Block(c3) for _ in range(b3)])
-        self.s16 = nn.Sequential(ConvBNAct(c3, c4, 3, 2), *[Block(c4) for _ in range(b4)])
+        dw4, dw8, dw16, dwn = p.get("dw", (False, False, False, False))
+        blk = lambda c, dw: DWBlock(c) if dw else Block(c)
+        if p.get("stem", "conv2") == "patch4":
+            self.stem = ConvBNAct(3, c2, 4, 4, pad=0)
+        else:
+            self.stem = nn.Sequential(ConvBNAct(3, c1, 3, 2), ConvBNAct(c1, c2, 3, 2))
+        self.s4 = nn.Sequential(*[blk(c2, dw4) for _ in range(b2)])
+        self.s8 = nn.Sequential(down(c2, c3, dw8), *[blk(c3, dw8) for _ in range(b3)])
+        self.s16 = nn.Sequential(down(c3, c4, dw16), *[blk(c4, dw16) for _ in range(b4)])
         self.lat16 = ConvBNAct(c4, n4, 1)
         self.top16 = ConvBNAct(n4, n3, 1)
         self.lat8 = ConvBNAct(c3, n3, 1)
-        self.fuse8 = ConvBNAct(n3, n3, 3)
+        self.fuse8 = fuse(n3, dwn)
         self.top8 = ConvBNAct(n3, n2, 1)
         self.lat4 = ConvBNAct(c2, n2, 1)
-        self.fuse4 = ConvBNAct(n2, n2, 3)
+        self.fuse4 = fuse(n2, dwn)
         hc = p["head_conv"]
         self.heads = nn.ModuleList([Head(n2, nc, hc), Head(n3, nc, hc), Head(n4, nc, hc)])
         self._init_bias()
@@ -180,7 +221,7 @@ def flops(net, width, height):
 
     def hook(m, inp, out):
         nonlocal total
-        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)  # per output value
         total += 2 * k * out.numel()
 
     for m in net.modules():
