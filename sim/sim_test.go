@@ -618,3 +618,25 @@ func TestDatasetDeterministic(t *testing.T) {
 		t.Fatalf("%d images, %d labels", imgs, labels)
 	}
 }
+
+func TestWalkDeterministic(t *testing.T) {
+	sc := loadQuick(t)
+	run := func(workers int) string {
+		out := t.TempDir()
+		if _, err := RunWalk(context.Background(), sc, nil, out, WalkOptions{Workers: workers, MaxFrames: 24}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a, b := run(1), run(3)
+	for _, f := range []string{WalkTruth, WalkFrames, WalkNMEA, WalkMetaF, WalkVideo} {
+		x, err1 := os.ReadFile(filepath.Join(a, f))
+		y, err2 := os.ReadFile(filepath.Join(b, f))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between runs with 1 and 3 workers", f)
+		}
+	}
+}

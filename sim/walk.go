@@ -385,11 +385,18 @@ func RunWalk(ctx context.Context, sc *Scenario, bg *Backgrounds, outDir string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range jobs {
+			for {
+				// Take a renderer before a job: frames are handed out in
+				// order, so the frame the writer waits for always has one.
 				var r *Renderer
 				select {
 				case r = <-pool:
 				case <-ctx.Done():
+					return
+				}
+				i, ok := <-jobs
+				if !ok {
+					pool <- r
 					return
 				}
 				p, boxes := wk.RenderFrame(r, i)
