@@ -103,12 +103,12 @@ func TestDetectSmallObjectsThroughTiles(t *testing.T) {
 	// of the first tile; y 310-330 crosses the bottom of the first row.
 	squares := []square{
 		{image.Rect(100, 100, 120, 120), red, TypeDome},
-		{image.Rect(310, 150, 330, 170), red, TypeDome},     // across a tile border
-		{image.Rect(700, 310, 720, 330), red, TypeDome},     // across a row border
-		{image.Rect(1890, 5, 1910, 25), red, TypeDome},      // frame corner
+		{image.Rect(310, 150, 330, 170), red, TypeDome},      // across a tile border
+		{image.Rect(700, 310, 720, 330), red, TypeDome},      // across a row border
+		{image.Rect(1890, 5, 1910, 25), red, TypeDome},       // frame corner
 		{image.Rect(1000, 600, 1022, 622), blue, TypeBullet}, // near the ROI's bottom
 		{image.Rect(1400, 200, 1420, 220), blue, TypeBullet},
-		{image.Rect(500, 400, 520, 420), green, ""},  // person: never reported
+		{image.Rect(500, 400, 520, 420), green, ""}, // person: never reported
 		{image.Rect(1200, 900, 1220, 920), red, ""}, // below the ROI, too small for the full-frame pass
 	}
 	frame := frameWith(t, 1920, 1080, squares)
