@@ -79,6 +79,7 @@ type Stats struct {
 	Rejected    map[wire.Reason]int64 `json:"rejected"`
 	Batches     int64                 `json:"batches"`
 	WriteErrors int64                 `json:"write_errors"`
+	WriteTime   time.Duration         `json:"write_ns"` // total time spent in store writes
 	LastMessage time.Time             `json:"last_message,omitzero"`
 }
 
@@ -303,7 +304,14 @@ func (in *Ingester) flush(ctx context.Context, batch []inbound) bool {
 	backoff := 100 * time.Millisecond
 	for {
 		var err error
-		res, err = in.st.Write(ctx, msgs, rejects, now)
+		t := time.Now()
+		// A write is short and must not be cut off halfway by shutdown (the
+		// loop checks ctx between tries); an uncancellable context also
+		// spares the SQLite driver a watcher goroutine per statement.
+		res, err = in.st.Write(context.WithoutCancel(ctx), msgs, rejects, now)
+		in.mu.Lock()
+		in.stats.WriteTime += time.Since(t)
+		in.mu.Unlock()
 		if err == nil {
 			break
 		}

@@ -31,7 +31,6 @@ var migrations = []string{
 		digest TEXT NOT NULL,
 		received BIGINT NOT NULL
 	);
-	CREATE INDEX sightings_device ON sightings (device);
 	CREATE TABLE counts (
 		device TEXT NOT NULL,
 		walk TEXT NOT NULL,
