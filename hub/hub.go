@@ -97,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Hub, error) {
 		h.ing = ingest.New(ingest.Config{
 			Broker: cfg.Broker, ClientID: cfg.ClientID, Username: cfg.Username, Password: cfg.Password,
 			TLS: cfg.TLS, Group: cfg.Group, CleanSession: cfg.CleanSession, Logger: cfg.Logger,
-			OnCommit: func(store.Result) { h.Nudge() },
+			OnCommit: h.applyLocal,
 		}, st)
 	}
 	h.api = api.New(h.reg, st, api.Config{Token: cfg.Token, Synced: h.Sync, Health: h.health, Logger: cfg.Logger})
@@ -145,6 +145,28 @@ func (h *Hub) Nudge() {
 	case h.nudge <- struct{}{}:
 	default:
 	}
+}
+
+// applyLocal adds sightings this instance has just committed to the
+// registry without reading them back, when they directly follow what the
+// registry has seen (always so with SQLite, where this hub is the only
+// writer). Otherwise, or when there are gaps, the follower reads the store.
+func (h *Hub) applyLocal(res store.Result) {
+	if len(res.Stored) > 0 && h.syncMu.TryLock() {
+		first, last := res.Stored[0].Seq, res.Stored[len(res.Stored)-1].Seq
+		if first == h.seqCursor+1 && last-first == int64(len(res.Stored)-1) {
+			ws := make([]wire.Sighting, len(res.Stored))
+			for i := range res.Stored {
+				ws[i] = res.Stored[i].Sighting
+			}
+			h.reg.Add(ws)
+			h.seqCursor = last
+			h.syncMu.Unlock()
+			return
+		}
+		h.syncMu.Unlock()
+	}
+	h.Nudge()
 }
 
 // Sync brings the registry up to date with the store: every sighting and

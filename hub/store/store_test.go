@@ -65,6 +65,7 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			first := res
 			if res.Inserted != 2 || res.Duplicates != 1 || res.Conflicts != 0 {
 				t.Fatalf("first write = %+v, want 2 inserted, 1 duplicate", res)
 			}
@@ -81,6 +82,9 @@ func TestStore(t *testing.T) {
 			}
 			if len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID || got[0].Seq >= got[1].Seq {
 				t.Fatalf("SightingsAfter(0) = %+v, want a then b", got)
+			}
+			if len(first.Stored) != 2 || first.Stored[0].Seq != got[0].Seq || first.Stored[1].Seq != got[1].Seq || first.Stored[1].ID != b.ID {
+				t.Errorf("Result.Stored = %+v, want a and b with their seqs %d, %d", first.Stored, got[0].Seq, got[1].Seq)
 			}
 			if got[0].Lat != a.Lat || *got[0].Direction != *a.Direction || !got[0].Time.Equal(a.Time) || got[0].Mount != "wall" {
 				t.Errorf("stored sighting %+v differs from %+v", got[0].Sighting, *a)
