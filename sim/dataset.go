@@ -200,9 +200,20 @@ func (k *datasetKit) randomScene(rng *rand.Rand, w, h int) (*World, *View, bool)
 				o := wd.addObject("street_lamp", q, Heading(compass(-side, 0), 0, 0), hm, hm)
 				o.setPole(q, 6)
 			} else {
-				hm, _ := distractorMesh(rng, "round_sign", 8, wd.Light.Dusk)
-				o := wd.addObject("round_sign", q, Heading(180, 0, 0), hm, hm)
+				kind := []string{"round_sign", "rect_sign"}[rng.IntN(2)]
+				hm, _ := distractorMesh(rng, kind, 8, wd.Light.Dusk)
+				o := wd.addObject(kind, q, Heading(180, 0, 0), hm, hm)
 				o.setPole(q, 2.2)
+			}
+		}
+		if rng.Float64() < 0.4 { // street trees along one or both kerbs
+			sp := 7 + 8*rng.Float64()
+			for y := sp * rng.Float64(); y < 100; y += sp {
+				for _, side := range []float64{-1, 1} {
+					if rng.Float64() < 0.6 {
+						wd.addTree(rng, Vec3{side * (half - 1.2), y, 0}, 5+6*rng.Float64())
+					}
+				}
 			}
 		}
 		yaw = 70 * (rng.Float64() - 0.5)
@@ -256,13 +267,18 @@ func extentOf(m *Mesh, bodyOnly bool) float64 {
 // into wd so that it appears about size pixels large, hanging on a wall
 // the ray meets or on a pole. It returns false when no placement fits.
 //
-// In a procedural scene (photo false) nothing floats: what is not on a
-// wall stands on a pole; on a photo the photo supplies the context.
-func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string, photo bool, taken *[]image.Rectangle) bool {
+// In a procedural scene (sky nil) nothing floats: what is not on a wall
+// stands on a pole. On a photo the photo supplies the context, and sky
+// reports the pixels that look like open sky, which mostly get nothing.
+func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string, sky func(x, y int) bool, taken *[]image.Rectangle) bool {
+	photo := sky != nil
 	for try := 0; try < 8; try++ {
 		size := sizeTarget(rng)
 		u := float64(v.W) * (0.03 + 0.94*rng.Float64())
 		vv := float64(v.H) * (0.03 + 0.85*rng.Float64())
+		if photo && sky(int(u), int(vv)) && (typ != "" || rng.Float64() < 0.95) {
+			continue
+		}
 		ray := v.Ray(u, vv)
 		tf, fac := firstHit(wd, v.Eye, ray)
 		// build the mesh first to know its size
@@ -319,6 +335,9 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 			continue
 		}
 		if !onWall && !photo {
+			if typ == "" && rng.Float64() < 0.65 {
+				continue // most look-alikes hang on walls: try another spot
+			}
 			// free standing: on a pole (cameras switch to a pole mount)
 			if typ != "" && mount != "pole" && mount != "street_lamp" {
 				mount = "pole"
@@ -397,9 +416,34 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 	s := sample{val: rng.Float64() < k.opt.ValFrac, negative: rng.Float64() < k.opt.NegFrac}
 	wd, v, _ := k.randomScene(rng, r.W, r.H)
 	photo := k.opt.Backgrounds.Len() > 0 && rng.Float64() < 0.35
+	var bg gocv.Mat
+	var sky func(x, y int) bool
 	if photo {
 		wd.Facades = nil
 		wd.Objects = nil
+		// of three crops, keep the one with the least open sky
+		best := -1.0
+		for try := 0; try < 3; try++ {
+			c := k.opt.Backgrounds.crop(rng, r.W, r.H)
+			t := skyTest(c)
+			n := 0.0
+			for y := r.H / 24; y < r.H; y += r.H / 12 {
+				for x := r.W / 24; x < r.W; x += r.W / 12 {
+					if !t(x, y) {
+						n++
+					}
+				}
+			}
+			if n > best {
+				if best >= 0 {
+					bg.Close()
+				}
+				bg, sky, best = c, t, n
+			} else {
+				c.Close()
+			}
+		}
+		defer bg.Close()
 	}
 	var taken []image.Rectangle
 	nd := 2 + rng.IntN(8)
@@ -408,12 +452,12 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 	}
 	var kinds []string // what may be placed: no street lamps, signs only on photos
 	for _, kd := range DistractorKinds {
-		if kd != "street_lamp" && (kd != "round_sign" || photo) {
+		if kd != "street_lamp" && (photo || kd != "round_sign" && kd != "rect_sign") {
 			kinds = append(kinds, kd)
 		}
 	}
 	for j := 0; j < nd; j++ {
-		if k.place(rng, wd, v, "", kinds[rng.IntN(len(kinds))], photo, &taken) {
+		if k.place(rng, wd, v, "", kinds[rng.IntN(len(kinds))], sky, &taken) {
 			s.distract++
 		}
 	}
@@ -423,13 +467,11 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 			nc += rng.IntN(5)
 		}
 		for j := 0; j < nc; j++ {
-			k.place(rng, wd, v, CameraTypes[rng.IntN(len(CameraTypes))], "", photo, &taken)
+			k.place(rng, wd, v, CameraTypes[rng.IntN(len(CameraTypes))], "", sky, &taken)
 		}
 	}
 	if photo {
-		bg := k.opt.Backgrounds.crop(rng, r.W, r.H)
 		bg.CopyTo(&r.Frame)
-		bg.Close()
 		r.fpoly, r.fbox = r.fpoly[:0], r.fbox[:0]
 		r.drawObjects(wd, v)
 	} else {
@@ -645,4 +687,29 @@ func writeSample(out string, i int, r *Renderer, s sample, rng *rand.Rand) error
 		return fmt.Errorf("writing labels %d: %w", i, err)
 	}
 	return nil
+}
+
+// skyTest returns a test for "open sky" at a pixel of img, judged on a
+// 64×64 thumbnail: a smooth neighbourhood that is bright or blue.
+func skyTest(img gocv.Mat) func(x, y int) bool {
+	const n = 64
+	small := gocv.NewMat()
+	gocv.Resize(img, &small, image.Pt(n, n), 0, 0, gocv.InterpolationArea)
+	px := small.ToBytes()
+	small.Close()
+	sx, sy := float64(n)/float64(img.Cols()), float64(n)/float64(img.Rows())
+	return func(x, y int) bool {
+		cx, cy := int(float64(x)*sx), int(float64(y)*sy)
+		var cnt, sum, sq, blue float64
+		for yy := max(cy-1, 0); yy <= min(cy+1, n-1); yy++ {
+			for xx := max(cx-1, 0); xx <= min(cx+1, n-1); xx++ {
+				b, g, r := float64(px[3*(yy*n+xx)]), float64(px[3*(yy*n+xx)+1]), float64(px[3*(yy*n+xx)+2])
+				v := 0.114*b + 0.587*g + 0.299*r
+				cnt, sum, sq, blue = cnt+1, sum+v, sq+v*v, blue+b-r
+			}
+		}
+		mean := sum / cnt
+		smooth := sq/cnt-mean*mean < 40
+		return smooth && (mean > 150 || blue/cnt > 25)
+	}
 }

@@ -10,7 +10,7 @@ import (
 var DistractorKinds = []string{
 	"globe_lamp", "wall_lantern", "floodlight", "smoke_detector", "speaker",
 	"dish", "birdhouse", "round_sign", "alarm_box", "ac_unit", "motion_sensor",
-	"junction_box", "house_number", "street_lamp",
+	"junction_box", "house_number", "street_lamp", "rect_sign",
 }
 
 // camLook is the appearance of one camera: colours and size.
@@ -46,7 +46,7 @@ func namedColor(name string) ([3]float64, bool) {
 
 // randomLook draws a plausible appearance for a camera of type typ.
 func randomLook(rng *rand.Rand, typ string) camLook {
-	l := camLook{scale: 0.85 + 0.35*rng.Float64(), variant: rng.IntN(2)}
+	l := camLook{scale: 0.85 + 0.35*rng.Float64(), variant: rng.IntN(3)}
 	p := rng.Float64()
 	switch {
 	case typ == "alpr" && p < 0.75:
@@ -127,6 +127,20 @@ func cameraMesh(typ, mount string, yawRel, tilt float64, look camLook, segs int)
 			top = 0
 		}
 		ringH := 0.03 * s
+		if look.variant == 2 {
+			// turret ("eyeball"): a shallow base with a ball and its lens
+			baseH := 0.022 * s
+			m.cylinder(at(pivot.Add(Vec3{0, 0, top - baseH})), 0.062*s, 0.058*s, baseH, segs, true, body)
+			r := 0.046 * s
+			bc := pivot.Add(Vec3{0, 0, top - baseH - r*0.55})
+			m.sphere(at(bc), r, 1, segs, max(segs/3, 3), 0, math.Pi, false, false, material{color: look.body, spec: 0.35, body: true})
+			// the lens looks along the housing's yaw, tilted down
+			lt := xform{hr.Rot.Mul(RotX(-rad(25))), bc}
+			m.cylinder(xform{RotX(-math.Pi / 2), Vec3{0, r * 0.82, 0}}.then(lt), 0.026*s, 0.024*s, r*0.3, segs, true,
+				material{color: look.dark, spec: 0.9, body: true})
+			centre = bc
+			break
+		}
 		m.cylinder(at(pivot.Add(Vec3{0, 0, top - ringH})), 0.075*s, 0.068*s, ringH, segs, true, body)
 		bc := pivot.Add(Vec3{0, 0, top - ringH})
 		r := 0.058 * s
@@ -150,14 +164,20 @@ func cameraMesh(typ, mount string, yawRel, tilt float64, look camLook, segs int)
 		}
 		h := xform{hr.Rot, pivot.Add(Vec3{0, 0, post + math.Copysign(0.045*s, post)})}
 		along := RotX(-math.Pi / 2) // cylinder axis z -> housing +y
-		if look.variant == 0 {
-			// round bullet with a half-pipe sun hood
+		if look.variant != 1 {
+			// round bullet with a half-pipe sun hood (variant 2: longer,
+			// with a ring of IR LEDs around the lens)
 			L := 0.24 * s
+			if look.variant == 2 {
+				L = 0.3 * s
+				m.disc(xform{Identity3, Vec3{0, (L - 0.11*s) + 0.0008, 0}}.then(h), 0.038*s, segs,
+					material{color: [3]float64{0.12, 0.05, 0.06}, spec: 0.6, body: true})
+			}
 			m.cylinder(xform{along, Vec3{0, -0.11 * s, 0}}.then(h), 0.042*s, 0.042*s, L, segs, true, body)
 			m.box(xform{Identity3, Vec3{0, 0.045 * s, 0.046 * s}}.then(h), 0.1*s, 0.22*s, 0.008*s, body)
 			m.box(xform{Identity3, Vec3{0.047 * s, 0.06 * s, 0.02 * s}}.then(h), 0.006*s, 0.18*s, 0.05*s, body)
 			m.box(xform{Identity3, Vec3{-0.047 * s, 0.06 * s, 0.02 * s}}.then(h), 0.006*s, 0.18*s, 0.05*s, body)
-			m.disc(xform{Identity3, Vec3{0, 0.1305 * s, 0}}.then(h), 0.03*s, segs, dark)
+			m.disc(xform{Identity3, Vec3{0, (L - 0.11*s) + 0.0015, 0}}.then(h), 0.024*s, segs, dark)
 		} else {
 			// box camera in a weather housing with a flat hood
 			m.box(xform{Identity3, Vec3{0, 0.01 * s, 0}}.then(h), 0.1*s, 0.3*s, 0.09*s, body)
@@ -183,6 +203,19 @@ func cameraMesh(typ, mount string, yawRel, tilt float64, look camLook, segs int)
 		m.sphere(at(cb), r, 1, segs, max(segs/3, 2), math.Pi/2, math.Pi, false, false, dark)
 		centre = cb
 	case "alpr":
+		if look.variant == 1 && onPole {
+			// compact solar-powered ALPR: a small dark box under a solar panel
+			h := xform{hr.Rot, pivot.Add(Vec3{0, 0, -0.09 * s})}
+			m.cylinder(at(pivot.Add(Vec3{0, 0, -0.04 * s})), 0.015*s, 0.015*s, 0.04*s, max(segs/2, 4), false, mnt)
+			m.box(xform{Identity3, Vec3{0, 0, 0}}.then(h), 0.11*s, 0.13*s, 0.15*s, body)
+			m.box(xform{Identity3, Vec3{0, 0.066 * s, 0.01 * s}}.then(h), 0.09*s, 0.004*s, 0.11*s,
+				material{color: [3]float64{0.04, 0.04, 0.05}, spec: 1, body: true})
+			panel := material{color: [3]float64{0.1, 0.14, 0.3}, spec: 0.8}
+			m.box(at(Vec3{0, -0.05, 0.45 * s}), 0.04, 0.04, 0.9*s, mnt) // riser on the pole
+			m.box(xform{RotX(rad(35)), Vec3{0, 0.05, 0.9 * s}}, 0.55*s, 0.4*s, 0.03, panel)
+			centre = h.Off
+			break
+		}
 		h := xform{hr.Rot, pivot.Add(Vec3{0, 0, -0.1 * s})}
 		m.cylinder(at(pivot.Add(Vec3{0, 0, -0.04 * s})), 0.015*s, 0.015*s, 0.04*s, max(segs/2, 4), false, mnt)
 		m.box(xform{Identity3, Vec3{0, 0, 0}}.then(h), 0.13*s, 0.3*s, 0.12*s, body)
@@ -283,6 +316,14 @@ func distractorMesh(rng *rand.Rand, kind string, segs int, dusk bool) (*Mesh, Ve
 		face := [][3]float64{{0.8, 0.1, 0.1}, {0.1, 0.25, 0.7}, {0.95, 0.95, 0.95}, {0.9, 0.7, 0.1}}[rng.IntN(4)]
 		m.cylinder(xform{RotX(-math.Pi / 2), Vec3{0, 0.035, hgt}}, r, r, 0.01, segs, true, material{color: face, spec: 0.3})
 		return m, Vec3{0, 0.04, hgt}
+	case "rect_sign":
+		// a rectangular traffic or parking sign on its own thin pole
+		hgt := 2.1 + 0.5*rng.Float64()
+		m.cylinder(at(Vec3{}), 0.03, 0.03, hgt+0.2, max(segs/2, 4), false, metal)
+		face := [][3]float64{{0.1, 0.25, 0.7}, {0.95, 0.95, 0.95}, {0.9, 0.75, 0.1}, {0.1, 0.45, 0.2}}[rng.IntN(4)]
+		w, h := 0.4+0.3*rng.Float64(), 0.4+0.3*rng.Float64()
+		m.box(at(Vec3{0, 0.035, hgt}), w*s, 0.015, h*s, material{color: face, spec: 0.3})
+		return m, Vec3{0, 0.04, hgt}
 	case "alarm_box":
 		cols := [][3]float64{{0.1, 0.2, 0.7}, {0.8, 0.1, 0.1}, {0.9, 0.75, 0.1}, {0.9, 0.9, 0.88}}
 		c := Vec3{0, 0.04, 0}
@@ -349,4 +390,36 @@ func canopyMesh(rng *rand.Rand, width, depth float64) *Mesh {
 	mt := material{color: jitterColor(rng, [3]float64{0.55, 0.55, 0.56}, 0.3), spec: 0.1}
 	m.box(at(Vec3{0, depth / 2, 0.08}), width, depth, 0.16, mt)
 	return m
+}
+
+// treeMesh builds a street tree from the ground (origin): a trunk and a
+// crown of a few overlapping low-poly blobs. It returns the mesh and the
+// boxes that hide what is behind it.
+func treeMesh(rng *rand.Rand, hgt float64, segs int, dusk bool) (*Mesh, []OBox) {
+	m := &Mesh{}
+	bark := material{color: jitterColor(rng, [3]float64{0.3, 0.24, 0.18}, 0.2), spec: 0.02}
+	trunkH := hgt * (0.35 + 0.15*rng.Float64())
+	m.cylinder(at(Vec3{}), 0.14, 0.1, trunkH+0.5, max(segs/2, 5), false, bark)
+	green := jitterColor(rng, [3]float64{0.2, 0.33, 0.14}, 0.25)
+	if dusk {
+		green = scaleCol(green, 0.7)
+	}
+	crownR := hgt * (0.22 + 0.08*rng.Float64())
+	var occ []OBox
+	n := 3 + rng.IntN(3)
+	for i := 0; i < n; i++ {
+		a := 2 * math.Pi * float64(i) / float64(n)
+		r := crownR * (0.6 + 0.3*rng.Float64())
+		c := Vec3{math.Cos(a) * crownR * 0.45, math.Sin(a) * crownR * 0.45, trunkH + crownR*(0.6+0.5*rng.Float64())}
+		if i == 0 {
+			c = Vec3{0, 0, trunkH + crownR}
+			r = crownR
+		}
+		m.sphere(at(c), r, 0.85, max(segs*2/3, 6), max(segs/3, 3), 0, math.Pi, false, false,
+			material{color: jitterColor(rng, green, 0.15), spec: 0.05})
+		h := r * 0.62
+		occ = append(occ, OBox{C: c, Axes: [3]Vec3{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, Half: [3]float64{h, h, h * 0.85}})
+	}
+	occ = append(occ, OBox{C: Vec3{0, 0, trunkH / 2}, Axes: [3]Vec3{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, Half: [3]float64{0.12, 0.12, trunkH / 2}})
+	return m, occ
 }

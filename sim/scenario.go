@@ -92,6 +92,15 @@ type StreetSpec struct {
 	Left      *SideSpec `yaml:"left"`
 	Right     *SideSpec `yaml:"right"`
 	Lamps     *LampSpec `yaml:"lamps"`
+	Trees     *TreeSpec `yaml:"trees"`
+}
+
+// TreeSpec plants street trees at regular spacing along a street.
+type TreeSpec struct {
+	Spacing float64 `yaml:"spacing_m"`
+	Offset  float64 `yaml:"offset_m"` // from the centreline; default road/2 + 1.2
+	Height  Range   `yaml:"height_m"` // default [6, 10]
+	Sides   string  `yaml:"sides"`    // left, right, both (default), alternate
 }
 
 // SideSpec is the row of buildings on one side of a street (left/right as
@@ -344,6 +353,17 @@ func (sc *Scenario) applyDefaults() {
 				sd.Styles = []string{"brick", "plaster", "shop", "glass", "concrete"}
 			}
 		}
+		if tr := st.Trees; tr != nil {
+			if tr.Offset == 0 {
+				tr.Offset = st.RoadWidth/2 + 1.2
+			}
+			if tr.Height == (Range{}) {
+				tr.Height = Range{6, 10}
+			}
+			if tr.Sides == "" {
+				tr.Sides = "both"
+			}
+		}
 		if l := st.Lamps; l != nil {
 			if l.Offset == 0 {
 				l.Offset = st.RoadWidth/2 + 0.6
@@ -478,6 +498,17 @@ func (sc *Scenario) validate() error {
 			}
 			if sd.Gap < 0 || sd.Gap > 1 {
 				bad(sp+".gap_prob", "must be within 0..1")
+			}
+		}
+		if tr := st.Trees; tr != nil {
+			if tr.Spacing < 3 {
+				bad(p+".trees.spacing_m", "must be >= 3, got %g", tr.Spacing)
+			}
+			if tr.Height[0] < 2 || tr.Height[1] < tr.Height[0] || tr.Height[1] > 40 {
+				bad(p+".trees.height_m", "must be a range within 2..40 m with min <= max, got %v", tr.Height)
+			}
+			if !oneOf(tr.Sides, "left", "right", "both", "alternate") {
+				bad(p+".trees.sides", "must be left, right, both or alternate, got %q", tr.Sides)
 			}
 		}
 		if l := st.Lamps; l != nil {

@@ -241,6 +241,12 @@ func BuildWorld(sc *Scenario, bg *Backgrounds) (*World, error) {
 		}
 		w.buildLamps(rng, sc, i, st.Lamps)
 	}
+	// street trees
+	for i, st := range sc.Streets {
+		if st.Trees != nil {
+			w.buildTrees(rng, i, st.Trees)
+		}
+	}
 	// cameras
 	for i, cs := range sc.Cameras {
 		if err := w.placeCamera(rng, sc, i, cs); err != nil {
@@ -433,6 +439,56 @@ func (w *World) buildLamps(rng *rand.Rand, sc *Scenario, si int, ls *LampSpec) {
 	}
 }
 
+func (w *World) buildTrees(rng *rand.Rand, si int, ts *TreeSpec) {
+	pl := w.streets[si]
+	k := 0
+	for s := ts.Spacing * (0.3 + 0.4*rng.Float64()); s < pl.Len(); s += ts.Spacing * (0.85 + 0.3*rng.Float64()) {
+		p, d, _ := pl.at(s)
+		var sides []int
+		switch ts.Sides {
+		case "left":
+			sides = []int{1}
+		case "right":
+			sides = []int{-1}
+		case "alternate":
+			sides = []int{1 - 2*(k%2)}
+		default:
+			sides = []int{1, -1}
+		}
+		k++
+		for _, side := range sides {
+			q := p.Add(leftOf(d).Scale(float64(side) * ts.Offset))
+			if w.inOtherRoad(q, si) || w.nearObject(q, 1.5) {
+				continue
+			}
+			w.addTree(rng, q, ts.Height[0]+(ts.Height[1]-ts.Height[0])*rng.Float64())
+		}
+	}
+}
+
+// addTree plants a tree of height h at q.
+func (w *World) addTree(rng *rand.Rand, q Vec3, h float64) {
+	seed := rng.Uint64()
+	hi, occ := treeMesh(rand.New(rand.NewPCG(seed, 3)), h, 12, w.Light.Dusk)
+	lo, _ := treeMesh(rand.New(rand.NewPCG(seed, 3)), h, 6, w.Light.Dusk)
+	o := w.addObject("tree", q, Identity3, hi, lo)
+	o.axis = &[2]Vec3{q, q.Add(Vec3{0, 0, h})}
+	for _, b := range occ {
+		b.C = b.C.Add(q)
+		o.occ = append(o.occ, b)
+	}
+}
+
+// nearObject reports whether a pole-like object already stands within r of q.
+func (w *World) nearObject(q Vec3, r float64) bool {
+	for _, o := range w.Objects {
+		if o.axis != nil && math.Hypot(o.axis[0].X-q.X, o.axis[0].Y-q.Y) < r {
+			return true
+		}
+	}
+	return false
+}
+
 // copyColors gives the low-detail mesh the colours of the detailed one,
 // part by part (faces are matched by order of their materials).
 func copyColors(lo, hi *Mesh) {
@@ -620,7 +676,7 @@ func (w *World) placeCamera(rng *rand.Rand, sc *Scenario, i int, cs CameraSpec) 
 
 func (w *World) placeDistractor(rng *rand.Rand, sc *Scenario, i int, it DistractorItem) error {
 	field := fmt.Sprintf("distractors.items[%d]", i)
-	onWall := it.Kind != "round_sign" && it.Kind != "street_lamp"
+	onWall := it.Kind != "round_sign" && it.Kind != "rect_sign" && it.Kind != "street_lamp"
 	var base, out Vec3
 	switch {
 	case it.At != nil:
@@ -657,7 +713,7 @@ func (w *World) addDistractor(rng *rand.Rand, kind string, pos Vec3, rot Mat3) {
 	hi, _ := distractorMesh(rand.New(rand.NewPCG(seed, 7)), kind, 12, w.Light.Dusk)
 	lo, _ := distractorMesh(rand.New(rand.NewPCG(seed, 7)), kind, 6, w.Light.Dusk)
 	o := w.addObject(kind, pos, rot, hi, lo)
-	if kind == "round_sign" || kind == "street_lamp" {
+	if kind == "round_sign" || kind == "rect_sign" || kind == "street_lamp" {
 		o.setPole(pos, 2.2)
 	} else {
 		// compact things on walls: their bounding box
@@ -703,7 +759,11 @@ func (w *World) autoDistractors(rng *rand.Rand, per100 float64) {
 			if w.inOtherRoad(q, si) {
 				continue
 			}
-			w.addDistractor(rng, "round_sign", q, Heading(compass(-d.X, -d.Y), 0, 0))
+			kind := "round_sign"
+			if rng.IntN(3) == 0 {
+				kind = "rect_sign"
+			}
+			w.addDistractor(rng, kind, q, Heading(compass(-d.X, -d.Y), 0, 0))
 		}
 	}
 }
