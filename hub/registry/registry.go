@@ -124,6 +124,11 @@ type Registry struct {
 	reviews   map[string]review // by camera (= sighting) id
 	reviewSeq int64
 
+	// version counts changes; stats caches Stats for one version.
+	version      int64
+	stats        *Stats
+	statsVersion int64
+
 	// Sighting totals, kept up to date by Add.
 	byDevice map[string]*deviceAgg
 	byDay    map[string]int
@@ -232,6 +237,7 @@ func (r *Registry) Add(ss []wire.Sighting) int {
 	if len(added) == 0 {
 		return 0
 	}
+	r.version++
 	// Group the new sightings by their final component.
 	for _, o := range added {
 		root := find(o)
@@ -510,6 +516,7 @@ func (r *Registry) Review(id, decision string, seq int64) bool {
 	if seq > r.reviewSeq {
 		r.reviewSeq = seq
 	}
+	r.version++
 	if old, ok := r.reviews[id]; !ok || seq > old.seq {
 		r.reviews[id] = review{seq: seq, decision: decision}
 	}
@@ -678,10 +685,27 @@ type DayStats struct {
 	NewCameras int `json:"new_cameras"` // cameras first seen that day (not rejected)
 }
 
-// Stats computes totals by status, type, device and day.
+// Stats computes totals by status, type, device and day. The result is
+// cached until the registry changes; callers must not modify its maps.
 func (r *Registry) Stats() Stats {
 	r.mu.RLock()
-	defer r.mu.RUnlock()
+	if r.stats != nil && r.statsVersion == r.version {
+		st := *r.stats
+		r.mu.RUnlock()
+		return st
+	}
+	version := r.version
+	st := r.computeStats()
+	r.mu.RUnlock()
+	r.mu.Lock()
+	if r.version == version {
+		r.stats, r.statsVersion = &st, version
+	}
+	r.mu.Unlock()
+	return st
+}
+
+func (r *Registry) computeStats() Stats {
 	st := Stats{ByStatus: map[string]int{}, ByType: map[string]int{}, ByDevice: map[string]DeviceStats{}, ByDay: map[string]DayStats{}}
 	newByDay := map[int64]int{} // by days since 1970
 	for _, c := range r.cams {

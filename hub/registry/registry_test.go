@@ -277,6 +277,15 @@ func TestFiltersAndStats(t *testing.T) {
 		st.ByDevice["pi-aaa"].Sightings != 3 || st.ByDevice["pi-aaa"].Walks != 1 || st.Walks != 2 || st.ByDay["2026-11-26"].NewCameras != 2 {
 		t.Errorf("Stats = %+v", st)
 	}
+	// Stats are cached until the registry changes.
+	r.Add([]wire.Sighting{at(sid(5), "pi-ccc", 3, 0, 4000, 3, "ptz")})
+	if st = r.Stats(); st.Cameras != 3 || st.Sightings != 5 || st.ByType["ptz"] != 1 {
+		t.Errorf("Stats after Add = %+v, want 3 cameras, 5 sightings", st)
+	}
+	r.Review(sid(5), DecisionReject, 2)
+	if st = r.Stats(); st.Cameras != 2 || st.ByStatus[StatusRejected] != 2 {
+		t.Errorf("Stats after a review = %+v, want 2 cameras, 2 rejected", st)
+	}
 }
 
 func BenchmarkAdd(b *testing.B) {
