@@ -48,7 +48,9 @@ type GuardOptions struct {
 	// CascadeDir holds the Haar face cascades (default DefaultCascadeDir).
 	CascadeDir string
 	// MaxSide: larger images are downscaled to this longest side before
-	// the frame-wide search (default 960; people are large in them).
+	// the frame-wide search (default 640: people it would miss there are
+	// small, and RedactCamera looks for them around the camera at full
+	// resolution).
 	MaxSide int
 	// MinSide: smaller images (crops) are upscaled up to 4x until their
 	// shortest side reaches it, so that small people are found (default 320).
@@ -81,7 +83,7 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 		opts.CascadeDir = DefaultCascadeDir
 	}
 	if opts.MaxSide <= 0 {
-		opts.MaxSide = 960
+		opts.MaxSide = 640
 	}
 	if opts.MinSide <= 0 {
 		opts.MinSide = 320
@@ -289,10 +291,20 @@ func (g *Guard) RedactCamera(frame gocv.Mat, camera image.Rectangle) (gocv.Mat, 
 	}
 	people := g.find(frame)
 	crop := grow(camera, g.opts.Margin, 16).Intersect(bounds)
-	// Look closer around the camera too: small people near it matter most.
-	near := frame.Region(crop)
+	// Look closer around the camera too, at full resolution or upscaled:
+	// small people near it matter most. The window is tall enough for a
+	// standing person next to the camera.
+	around := grow(crop, 1, 0)
+	if d := 192 - around.Dx(); d > 0 {
+		around = image.Rect(around.Min.X-d/2, around.Min.Y, around.Max.X+d-d/2, around.Max.Y)
+	}
+	if d := 384 - around.Dy(); d > 0 {
+		around = image.Rect(around.Min.X, around.Min.Y-d/2, around.Max.X, around.Max.Y+d-d/2)
+	}
+	around = around.Intersect(bounds)
+	near := frame.Region(around)
 	for _, r := range g.find(near) {
-		people = append(people, r.Add(crop.Min))
+		people = append(people, r.Add(around.Min))
 	}
 	near.Close()
 	for _, p := range people {
