@@ -640,3 +640,72 @@ func TestWalkDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestDatasetMostlySmallCameras(t *testing.T) {
+	if testing.Short() {
+		t.Skip("renders 80 images")
+	}
+	out := t.TempDir()
+	sum, err := GenerateDataset(context.Background(), out, DatasetOptions{N: 80, Seed: 9, ValFrac: 0.1, NegFrac: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, typ := range CameraTypes {
+		if sum.Objects[typ] < 5 {
+			t.Errorf("only %d %s labels", sum.Objects[typ], typ)
+		}
+		total += sum.Objects[typ]
+	}
+	// the field's cameras are tiny: most labels must be at most 32 px
+	small := sum.BySize["<16"] + sum.BySize["16-32"]
+	if total < 100 || float64(small) < 0.45*float64(total) || sum.BySize["<16"] < total/8 || sum.BySize[">32"] < total/8 {
+		t.Fatalf("%d labels, by size %v: want most ≤ 32 px and some of every size", total, sum.BySize)
+	}
+	if sum.Negatives < 10 || sum.Negatives > 40 {
+		t.Fatalf("%d of 80 images without cameras, want about 30 %%", sum.Negatives)
+	}
+	if sum.Train+sum.Val != 80 || sum.Val == 0 {
+		t.Fatalf("split %d/%d", sum.Train, sum.Val)
+	}
+}
+
+func TestScenarioInLatLon(t *testing.T) {
+	src := `
+origin: {lat: 48.8566, lon: 2.3522}
+streets:
+  - id: rue
+    latlon: [[48.8566, 2.3520], [48.8566, 2.3535]]
+    left: {height_m: 12, width_m: 12}
+    right: {height_m: 12, width_m: 12}
+route: {latlon: [[48.85655, 2.3521], [48.85655, 2.3530]]}
+cameras:
+  - {id: c1, type: dome, mount: wall, at: {street: rue, side: left, s_m: 40}, height_m: 4}
+  - {id: c2, type: bullet, mount: pole, latlon: [48.85650, 2.35280], height_m: 5, direction_deg: 90}
+`
+	sc, err := ParseScenario("paris.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wk, err := NewWalk(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wk.Close()
+	streetStart := geo.LatLon{Lat: 48.8566, Lon: 2.3520}
+	// c1: 40 m east of the street's start, on the north facade (7 m), 0.2 m out
+	c1 := wk.World.Cameras[0].LatLon
+	if d := geo.Distance(c1, geo.Destination(geo.Destination(streetStart, 90, 40), 0, 7-0.2)); d > 0.3 {
+		t.Fatalf("c1 at %v, %.2f m from where the scenario puts it", c1, d)
+	}
+	// c2: its pole at the given point, the housing on an arm pointing east
+	c2 := wk.World.Cameras[1]
+	pole := geo.LatLon{Lat: 48.85650, Lon: 2.35280}
+	if d := geo.Distance(c2.LatLon, pole); d < 0.1 || d > 0.6 || math.Abs(geo.AngleDiff(geo.Bearing(pole, c2.LatLon), 90)) > 5 {
+		t.Fatalf("c2 housing %v is %.2f m at %.0f° from its pole", c2.LatLon, geo.Distance(c2.LatLon, pole), geo.Bearing(pole, c2.LatLon))
+	}
+	// the local plane uses the WGS84 ellipsoid, geo.Distance a sphere: 0.5 %
+	if want := geo.Distance(geo.LatLon{Lat: 48.85655, Lon: 2.3521}, geo.LatLon{Lat: 48.85655, Lon: 2.3530}); math.Abs(wk.route.Len()-want) > 0.005*want {
+		t.Fatalf("route is %.2f m, want %.2f", wk.route.Len(), want)
+	}
+}
