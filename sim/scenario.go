@@ -42,8 +42,8 @@ type Scenario struct {
 
 // LatLonSpec is a WGS84 position in a scenario.
 type LatLonSpec struct {
-	Lat float64 `yaml:"lat"`
-	Lon float64 `yaml:"lon"`
+	Lat float64 `yaml:"lat" json:"lat"`
+	Lon float64 `yaml:"lon" json:"lon"`
 }
 
 // SunSpec places the sun: compass azimuth and elevation above the horizon.
@@ -154,9 +154,9 @@ type DeviceSpec struct {
 // MountSpec is how the camera sits on the walker. Yaw is relative to the
 // walking direction (0 = looking ahead, positive = to the right).
 type MountSpec struct {
-	Yaw   float64 `yaml:"yaw_deg"`
-	Pitch float64 `yaml:"pitch_deg"`
-	Roll  float64 `yaml:"roll_deg"`
+	Yaw   float64 `yaml:"yaw_deg" json:"yaw_deg"`
+	Pitch float64 `yaml:"pitch_deg" json:"pitch_deg"`
+	Roll  float64 `yaml:"roll_deg" json:"roll_deg"`
 }
 
 // JitterSpec is the periodic sway of a body-worn camera while walking.
@@ -183,14 +183,14 @@ type GNSSSpec struct {
 // DriftSpec is the slowly wandering bias: its standard deviation and
 // correlation time.
 type DriftSpec struct {
-	Sigma float64 `yaml:"sigma_m"`
-	Tau   float64 `yaml:"tau_s"`
+	Sigma float64 `yaml:"sigma_m" json:"sigma_m"`
+	Tau   float64 `yaml:"tau_s" json:"tau_s"`
 }
 
 // DropoutSpec is an interval without a fix, in seconds from the start.
 type DropoutSpec struct {
-	Start    float64 `yaml:"start_s"`
-	Duration float64 `yaml:"duration_s"`
+	Start    float64 `yaml:"start_s" json:"start_s"`
+	Duration float64 `yaml:"duration_s" json:"duration_s"`
 }
 
 // AnchorSpec places something relative to a street: s_m metres along it

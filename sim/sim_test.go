@@ -407,6 +407,18 @@ func TestWalkOutputs(t *testing.T) {
 	if wj["frames"].(float64) != float64(n) || wj["start"] != "2026-05-04T10:00:00Z" {
 		t.Errorf("walk.json frames=%v start=%v", wj["frames"], wj["start"])
 	}
+	// nested keys as contract C spells them
+	for key, sub := range map[string][]string{"mount": {"yaw_deg", "pitch_deg", "roll_deg"}, "origin": {"lat", "lon"}, "gnss": {"rate_hz", "sigma_m"}} {
+		m, _ := wj[key].(map[string]any)
+		for _, k := range sub {
+			if _, ok := m[k]; !ok {
+				t.Errorf("walk.json %s lacks %q: %v", key, k, wj[key])
+			}
+		}
+	}
+	if m := wj["mount"].(map[string]any); m["pitch_deg"] != 8.0 {
+		t.Errorf("walk.json mount %v, quick.yaml says pitch 8", m)
+	}
 	// truth.geojson
 	var fc struct {
 		Type     string `json:"type"`

@@ -267,7 +267,7 @@ type GNSSMeta struct {
 	Rate     float64       `json:"rate_hz"`
 	Sigma    float64       `json:"sigma_m"`
 	Drift    DriftSpec     `json:"drift"`
-	Dropouts []DropoutSpec `json:"dropouts"`
+	Dropouts []DropoutSpec `json:"dropouts"` // never null
 }
 
 // FrameTruth is one line of frames.jsonl.
@@ -325,7 +325,7 @@ func RunWalk(ctx context.Context, sc *Scenario, bg *Backgrounds, outDir string, 
 	meta := &WalkMeta{Scenario: sc.Name, Start: sc.Start.Format(time.RFC3339Nano), FPS: d.FPS, Frames: nframes,
 		Width: d.Width, Height: d.Height, HFOV: d.HFOV, FocalPx: float64(d.Width) / 2 / math.Tan(rad(d.HFOV)/2),
 		Mount: d.Mount, EyeM: d.EyeHeight, Origin: sc.Origin,
-		GNSS: GNSSMeta{Rate: sc.GNSS.Rate, Sigma: sc.GNSS.Sigma, Drift: sc.GNSS.Drift, Dropouts: sc.GNSS.Dropouts},
+		GNSS: GNSSMeta{Rate: sc.GNSS.Rate, Sigma: sc.GNSS.Sigma, Drift: sc.GNSS.Drift, Dropouts: append([]DropoutSpec{}, sc.GNSS.Dropouts...)},
 		Seed: sc.Seed, Lighting: sc.Lighting, Cameras: len(wk.World.Cameras), RouteM: math.Round(wk.route.Len()*10) / 10,
 		Duration: math.Round(wk.Duration*100) / 100,
 		Files:    map[string]string{"video": WalkVideo, "nmea": WalkNMEA, "truth": WalkTruth, "frames": WalkFrames}}
