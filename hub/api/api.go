@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/camaudit/camaudit/hub/registry"
@@ -61,6 +62,8 @@ type Server struct {
 	st  Store
 	cfg Config
 	mux *http.ServeMux
+
+	polygons sync.Map // H3 cell -> json.RawMessage outline
 }
 
 // New returns the API over a registry and a store.

@@ -44,7 +44,26 @@ func point(lat, lon float64) Point {
 	return Point{Type: "Point", Coordinates: [2]float64{round7(lon), round7(lat)}}
 }
 
-func cellPolygon(cell string) (Polygon, error) {
+// cellPolygon returns a cell's outline as pre-encoded GeoJSON. Outlines
+// never change, so they are computed once per cell and kept (a city has a
+// few thousand walked cells).
+func (s *Server) cellPolygon(cell string) (json.RawMessage, error) {
+	if v, ok := s.polygons.Load(cell); ok {
+		return v.(json.RawMessage), nil
+	}
+	p, err := cellOutline(cell)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	s.polygons.Store(cell, json.RawMessage(b))
+	return b, nil
+}
+
+func cellOutline(cell string) (Polygon, error) {
 	b, err := geo.CellBoundary(cell)
 	if err != nil {
 		return Polygon{}, err

@@ -182,7 +182,7 @@ func (s *Server) cells(w http.ResponseWriter, r *http.Request) {
 	fc := FeatureCollection{Type: "FeatureCollection", Features: make([]Feature, 0, len(keys))}
 	for _, k := range keys {
 		a := cells[k]
-		poly, err := cellPolygon(k)
+		poly, err := s.cellPolygon(k)
 		if err != nil {
 			continue
 		}
@@ -208,7 +208,7 @@ func (s *Server) coverage(w http.ResponseWriter, r *http.Request) {
 	}
 	fc := FeatureCollection{Type: "FeatureCollection", Features: make([]Feature, 0, len(cov))}
 	for _, c := range cov {
-		poly, err := cellPolygon(c.Cell)
+		poly, err := s.cellPolygon(c.Cell)
 		if err != nil {
 			continue
 		}
