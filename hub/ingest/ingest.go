@@ -196,6 +196,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	client := mqtt.NewClient(opts)
 	in.log.Info("connecting to the broker", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID)
 	client.Connect() // with ConnectRetry the token completes only when connected; we do not wait
+	go in.warnWhileDisconnected(ctx)
 
 	// The loop returns after ctx ends and what was queued is stored; only
 	// then disconnect, so that those messages' acknowledgements go out.
@@ -204,6 +205,26 @@ func (in *Ingester) Run(ctx context.Context) error {
 	client.Disconnect(250)
 	in.connected.Store(false)
 	return nil
+}
+
+// warnWhileDisconnected says once a minute that the broker is unreachable
+// (paho retries quietly), so an operator sees why nothing arrives.
+func (in *Ingester) warnWhileDisconnected(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	since := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if in.connected.Load() {
+			since = time.Now()
+			continue
+		}
+		in.log.Warn("not connected to the broker; still trying (the map and API keep working)", "broker", in.cfg.Broker, "for", time.Since(since).Round(time.Second))
+	}
 }
 
 func (in *Ingester) onMessage(_ mqtt.Client, m mqtt.Message) {
