@@ -34,9 +34,9 @@ type Store interface {
 	Write(ctx context.Context, msgs []store.Message, rejects map[wire.Reason]int, now time.Time) (store.Result, error)
 }
 
-// ReasonPanic counts messages whose decoding panicked (a bug in the decoder,
-// never expected; the message is rejected and the hub carries on).
-const ReasonPanic wire.Reason = "decoder_panic"
+// ReasonPanic counts messages whose decoding or storing panicked (a bug,
+// never expected): the message is rejected and the hub carries on.
+const ReasonPanic wire.Reason = "panic"
 
 // Config configures an Ingester.
 type Config struct {
@@ -84,9 +84,30 @@ type Stats struct {
 }
 
 type inbound struct {
-	topic   string
-	payload []byte
-	ack     func()
+	topic    string
+	payload  []byte
+	ack      func()
+	panicked bool // storing it panicked: count it as a reject
+}
+
+// errPanic marks a store write that panicked.
+var errPanic = errors.New("store write panicked")
+
+// write calls the store, turning a panic into an error.
+func (in *Ingester) write(ctx context.Context, msgs []store.Message, rejects map[wire.Reason]int, now time.Time) (res store.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errPanic, p)
+		}
+	}()
+	return in.st.Write(ctx, msgs, rejects, now)
+}
+
+func clipTopic(t string) string {
+	if len(t) > 100 {
+		return t[:100] + "…"
+	}
+	return t
 }
 
 // Ingester subscribes to the devices' topics and stores what they send.
@@ -312,6 +333,10 @@ func (in *Ingester) flush(ctx context.Context, batch []inbound) bool {
 	msgs := make([]store.Message, 0, len(batch))
 	rejects := map[wire.Reason]int{}
 	for _, b := range batch {
+		if b.panicked {
+			rejects[ReasonPanic]++
+			continue
+		}
 		dev, m, err := decode(b.topic, b.payload, now)
 		if err != nil {
 			r := wire.ReasonOf(err)
@@ -329,12 +354,26 @@ func (in *Ingester) flush(ctx context.Context, batch []inbound) bool {
 		// A write is short and must not be cut off halfway by shutdown (the
 		// loop checks ctx between tries); an uncancellable context also
 		// spares the SQLite driver a watcher goroutine per statement.
-		res, err = in.st.Write(context.WithoutCancel(ctx), msgs, rejects, now)
+		res, err = in.write(context.WithoutCancel(ctx), msgs, rejects, now)
 		in.mu.Lock()
 		in.stats.WriteTime += time.Since(t)
 		in.mu.Unlock()
 		if err == nil {
 			break
+		}
+		if errors.Is(err, errPanic) {
+			// Last resort against a message that crashes the store: find
+			// it by writing one message at a time, and reject only it.
+			if len(batch) == 1 {
+				in.log.Error("rejected a message that crashed the store", "topic", clipTopic(batch[0].topic), "err", err)
+				return in.flush(ctx, []inbound{{topic: batch[0].topic, payload: nil, ack: batch[0].ack, panicked: true}})
+			}
+			for _, b := range batch {
+				if !in.flush(ctx, []inbound{b}) {
+					return false
+				}
+			}
+			return true
 		}
 		in.mu.Lock()
 		in.stats.WriteErrors++
@@ -388,8 +427,6 @@ func (in *Ingester) logReject(r wire.Reason, topic string, err error) {
 	n := in.quiet[r]
 	in.quiet[r] = 0
 	in.mu.Unlock()
-	if len(topic) > 100 {
-		topic = topic[:100] + "…"
-	}
+	topic = clipTopic(topic)
 	in.log.Warn("rejected a message", "reason", string(r), "topic", topic, "err", err, "not_logged_since_last", n)
 }

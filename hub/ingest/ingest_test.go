@@ -246,3 +246,42 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// panicking wraps the real store and panics on any batch holding a sighting
+// of device pi-boom, as a bug triggered by one message would.
+type panicking struct{ *store.Store }
+
+func (p panicking) Write(ctx context.Context, msgs []store.Message, rejects map[wire.Reason]int, now time.Time) (store.Result, error) {
+	for _, m := range msgs {
+		if m.Device == "pi-boom" {
+			panic("boom")
+		}
+	}
+	return p.Store.Write(ctx, msgs, rejects, now)
+}
+
+func TestPanicRejectsOnlyTheCulprit(t *testing.T) {
+	st := openStore(t)
+	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, panicking{st})
+	var acks atomic.Int32
+	ack := func() { acks.Add(1) }
+	batch := []inbound{
+		{topic: wire.Topic("pi-aaa", wire.KindSightings), payload: encode(t, sighting(1, "pi-aaa")), ack: ack},
+		{topic: wire.Topic("pi-boom", wire.KindSightings), payload: encode(t, sighting(2, "pi-boom")), ack: ack},
+		{topic: wire.Topic("pi-aaa", wire.KindSightings), payload: encode(t, sighting(3, "pi-aaa")), ack: ack},
+	}
+	if !in.flush(context.Background(), batch) {
+		t.Fatal("flush failed")
+	}
+	got, _ := st.SightingsAfter(context.Background(), 0, 10)
+	if len(got) != 2 || acks.Load() != 3 {
+		t.Fatalf("stored %d sightings, acked %d; want 2 stored, 3 acked", len(got), acks.Load())
+	}
+	if s := in.Stats(); s.Rejected[ReasonPanic] != 1 || s.Accepted != 2 {
+		t.Errorf("stats %+v, want 1 panic reject, 2 accepted", s)
+	}
+	c, _ := st.Counters(context.Background())
+	if c.Rejected[string(ReasonPanic)] != 1 {
+		t.Errorf("stored counters %+v, want the panic counted", c.Rejected)
+	}
+}
