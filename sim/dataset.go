@@ -538,28 +538,43 @@ func (k *datasetKit) augment(rng *rand.Rand, r *Renderer) {
 // cy w h", normalised), data.yaml and dataset.json. The same options give
 // the same files, whatever the number of workers.
 func GenerateDataset(ctx context.Context, out string, opt DatasetOptions) (*DatasetSummary, error) {
+	opt, err := opt.check()
+	if err != nil {
+		return nil, err
+	}
+	kit := newDatasetKit(opt)
+	defer kit.close()
+	return generateDataset(ctx, out, kit)
+}
+
+// check validates o and fills in its defaults.
+func (opt DatasetOptions) check() (DatasetOptions, error) {
 	if opt.N <= 0 {
-		return nil, fmt.Errorf("dataset: --n must be > 0, got %d", opt.N)
+		return opt, fmt.Errorf("dataset: --n must be > 0, got %d", opt.N)
 	}
 	if opt.Width == 0 {
 		opt.Width, opt.Height = 640, 640
 	}
 	if opt.Width < 64 || opt.Height < 64 || opt.Width > 4096 || opt.Height > 4096 {
-		return nil, fmt.Errorf("dataset: size %dx%d out of range 64..4096", opt.Width, opt.Height)
+		return opt, fmt.Errorf("dataset: size %dx%d out of range 64..4096", opt.Width, opt.Height)
 	}
 	if opt.ValFrac < 0 || opt.ValFrac >= 1 {
-		return nil, fmt.Errorf("dataset: --val-frac must be within [0, 1), got %g", opt.ValFrac)
+		return opt, fmt.Errorf("dataset: --val-frac must be within [0, 1), got %g", opt.ValFrac)
 	}
 	if opt.NegFrac < 0 || opt.NegFrac >= 1 {
-		return nil, fmt.Errorf("dataset: negative share must be within [0, 1), got %g", opt.NegFrac)
+		return opt, fmt.Errorf("dataset: negative share must be within [0, 1), got %g", opt.NegFrac)
 	}
+	return opt, nil
+}
+
+// generateDataset renders kit.opt.N images with the textures of kit.
+func generateDataset(ctx context.Context, out string, kit *datasetKit) (*DatasetSummary, error) {
+	opt := kit.opt
 	for _, d := range []string{"images/train", "images/val", "labels/train", "labels/val"} {
 		if err := os.MkdirAll(filepath.Join(out, d), 0o755); err != nil {
 			return nil, fmt.Errorf("creating dataset folders: %w", err)
 		}
 	}
-	kit := newDatasetKit(opt)
-	defer kit.close()
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
