@@ -114,14 +114,22 @@ func (b *Backgrounds) Close() {
 // and lower part while the upper part holds facades, poles and sky.
 const photoTop = 0.42
 
-// crop returns a random crop of a random photo resized to w×h. The crop
-// comes from the upper part of the photo (photoTop), where facades,
-// poles and sky are and pedestrians are not; it may be mirrored.
-func (b *Backgrounds) crop(rng *rand.Rand, w, h int) gocv.Mat {
-	src := b.images[rng.IntN(len(b.images))]
+// photoCrop is a region of one photo, possibly mirrored.
+type photoCrop struct {
+	img  int
+	r    image.Rectangle
+	flip bool
+}
+
+// pickCrop draws a random crop with the aspect of w×h from the upper part
+// of a random photo (photoTop), where facades, poles and sky are and
+// pedestrians are not.
+func (b *Backgrounds) pickCrop(rng *rand.Rand, w, h int) photoCrop {
+	i := rng.IntN(len(b.images))
+	src := b.images[i]
 	sw, sh := src.Cols(), src.Rows()
 	maxH := int(float64(sh) * photoTop)
-	// crop size: keep the target aspect, 30..100 % of what fits
+	// crop size: keep the target aspect, 65..100 % of what fits
 	aspect := float64(w) / float64(h)
 	ch := maxH
 	cw := int(float64(ch) * aspect)
@@ -133,12 +141,26 @@ func (b *Backgrounds) crop(rng *rand.Rand, w, h int) gocv.Mat {
 	cw, ch = max(int(float64(cw)*f), 8), max(int(float64(ch)*f), 8)
 	x := rng.IntN(sw - cw + 1)
 	y := rng.IntN(maxH - ch + 1)
-	roi := src.Region(image.Rect(x, y, x+cw, y+ch))
+	return photoCrop{img: i, r: image.Rect(x, y, x+cw, y+ch), flip: rng.IntN(2) == 0}
+}
+
+// render returns crop c resized to w×h.
+func (b *Backgrounds) render(c photoCrop, w, h int) gocv.Mat {
+	roi := b.images[c.img].Region(c.r)
 	defer roi.Close()
 	out := gocv.NewMat()
-	gocv.Resize(roi, &out, image.Pt(w, h), 0, 0, gocv.InterpolationLinear)
-	if rng.IntN(2) == 0 {
+	interp := gocv.InterpolationLinear
+	if w < c.r.Dx() {
+		interp = gocv.InterpolationArea
+	}
+	gocv.Resize(roi, &out, image.Pt(w, h), 0, 0, interp)
+	if c.flip {
 		gocv.Flip(out, &out, 1)
 	}
 	return out
+}
+
+// crop returns a random crop of a random photo resized to w×h (pickCrop).
+func (b *Backgrounds) crop(rng *rand.Rand, w, h int) gocv.Mat {
+	return b.render(b.pickCrop(rng, w, h), w, h)
 }

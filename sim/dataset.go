@@ -421,28 +421,29 @@ func (k *datasetKit) renderSample(r *Renderer, i int) sample {
 	if photo {
 		wd.Facades = nil
 		wd.Objects = nil
-		// of three crops, keep the one with the least open sky
-		best := -1.0
+		// of three crops, keep the one with the least open sky (judged on
+		// thumbnails), then render it at full size
+		var best photoCrop
+		bestN := -1
 		for try := 0; try < 3; try++ {
-			c := k.opt.Backgrounds.crop(rng, r.W, r.H)
-			t := skyTest(c)
-			n := 0.0
-			for y := r.H / 24; y < r.H; y += r.H / 12 {
-				for x := r.W / 24; x < r.W; x += r.W / 12 {
+			c := k.opt.Backgrounds.pickCrop(rng, r.W, r.H)
+			thumb := k.opt.Backgrounds.render(c, 64, 64)
+			t := skyTest(thumb)
+			thumb.Close()
+			n := 0
+			for y := 2; y < 64; y += 5 {
+				for x := 2; x < 64; x += 5 {
 					if !t(x, y) {
 						n++
 					}
 				}
 			}
-			if n > best {
-				if best >= 0 {
-					bg.Close()
-				}
-				bg, sky, best = c, t, n
-			} else {
-				c.Close()
+			if n > bestN {
+				best, bestN = c, n
 			}
 		}
+		bg = k.opt.Backgrounds.render(best, r.W, r.H)
+		sky = skyTest(bg)
 		defer bg.Close()
 	}
 	var taken []image.Rectangle
