@@ -335,8 +335,8 @@ func (k *datasetKit) place(rng *rand.Rand, wd *World, v *View, typ, kind string,
 			continue
 		}
 		if !onWall && !photo {
-			if typ == "" && rng.Float64() < 0.65 {
-				continue // most look-alikes hang on walls: try another spot
+			if rng.Float64() < map[bool]float64{true: 0.5, false: 0.7}[typ != ""] && try < 7 {
+				continue // most things hang on walls: try another spot first
 			}
 			// free standing: on a pole (cameras switch to a pole mount)
 			if typ != "" && mount != "pole" && mount != "street_lamp" {
