@@ -350,10 +350,10 @@ func (v *validator) check(b *Bundle) {
 				v.errf("tiling.roi", "%v", err)
 			}
 		}
-		if t.Overlap < 0 || t.Overlap >= 0.9 {
+		if !(t.Overlap >= 0 && t.Overlap < 0.9) { // NaN too
 			v.errf("tiling.overlap", "%g must be in [0, 0.9)", t.Overlap)
 		}
-		if t.Scale < 0 || t.Scale > 16 {
+		if !(t.Scale >= 0 && t.Scale <= 16) { // NaN too
 			v.errf("tiling.scale", "%g must be in (0, 16]", t.Scale)
 		}
 	}
@@ -373,7 +373,7 @@ func checkROI(r []float64) error {
 		return fmt.Errorf("want [x0, y0, x1, y1] as fractions of the frame, got %d numbers", len(r))
 	}
 	for _, f := range r {
-		if f < 0 || f > 1 {
+		if !(f >= 0 && f <= 1) { // NaN too
 			return fmt.Errorf("%v: fractions must be within [0, 1]", r)
 		}
 	}

@@ -279,7 +279,7 @@ func (c *Config) validate(line func(string) int) []error {
 	if !sourceRE.MatchString(c.Camera.Source) {
 		bad("camera.source", "%q is not v4l2:/dev/videoN, gst:<pipeline>, file:<video> or dir:<images>", c.Camera.Source)
 	}
-	if c.Camera.HFOVDeg <= 1 || c.Camera.HFOVDeg >= 179 {
+	if !(c.Camera.HFOVDeg > 1 && c.Camera.HFOVDeg < 179) { // NaN too
 		bad("camera.hfov_deg", "%v is outside (1, 179) degrees", c.Camera.HFOVDeg)
 	}
 	for _, m := range []struct {

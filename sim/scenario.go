@@ -274,6 +274,9 @@ func ParseScenario(name string, data []byte) (*Scenario, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %v", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if err := checkFinite(name, &root); err != nil {
+		return nil, err
+	}
 	sc := &Scenario{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -302,6 +305,28 @@ func ParseScenario(name string, data []byte) (*Scenario, error) {
 
 // File returns the path the scenario was loaded from.
 func (sc *Scenario) File() string { return sc.file }
+
+// checkFinite refuses .nan, .inf and numbers too large for a float64
+// anywhere in the document: range checks of the form v < lo || v > hi let
+// a NaN through, and a NaN or infinite length or speed makes the frame
+// count meaningless.
+func checkFinite(name string, n *yaml.Node) error {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!float" {
+		var f float64
+		if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("%s:%d: %q: numbers must be finite", name, n.Line, n.Value)
+		}
+	}
+	for _, c := range n.Content {
+		if err := checkFinite(name, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Dir returns the folder of the scenario file, against which relative
 // paths in it are resolved.

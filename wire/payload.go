@@ -260,6 +260,23 @@ func (t *Telemetry) Validate(now time.Time) error {
 	if t.Fix != "" && !oneOf(t.Fix, []string{"none", "2d", "3d"}) {
 		return fieldErr(ReasonField, "fix", "%q is not none|2d|3d", clip(t.Fix))
 	}
+	if t.State != "" && !oneOf(t.State, []string{"idle", "walking", "paused", "ended"}) {
+		return fieldErr(ReasonField, "state", "%q is not idle|walking|paused|ended", clip(t.State))
+	}
+	for _, c := range []struct {
+		field string
+		v     int64
+	}{{"frames", t.Frames}, {"dropped", t.Dropped}, {"detections", t.Detections}, {"queue", int64(t.Queue)}, {"journal_pending", int64(t.JournalPending)}} {
+		if c.v < 0 {
+			return fieldErr(ReasonField, c.field, "%d is negative", c.v)
+		}
+	}
+	if err := checkRange("hdop", t.HDOP, 0, 100); err != nil {
+		return err
+	}
+	if err := checkRange("temp_c", t.TempC, -60, 150); err != nil {
+		return err
+	}
 	return checkRange("fps", t.FPS, 0, 1000)
 }
 
@@ -291,7 +308,49 @@ func CheckCell(cell string) error {
 	if mode != 1 || res != 9 {
 		return fieldErr(ReasonCell, "cell", "%q is not an H3 cell at resolution 9 (mode %d, res %d)", cell, mode, res)
 	}
+	if !validCellBits(v, int(res)) {
+		return fieldErr(ReasonCell, "cell", "%q is not a valid H3 cell (base cell or digits out of range)", cell)
+	}
 	return nil
+}
+
+// h3Pentagons are the H3 base cells that are pentagons.
+var h3Pentagons = [...]int{4, 14, 24, 38, 49, 58, 63, 72, 83, 97, 107, 117}
+
+// validCellBits checks the rest of an H3 cell index as h3's isValidCell
+// does: reserved bits clear, one of the 122 base cells, digits 1..res in
+// 0..6, unused digits 7, and no deleted k-axis subsequence under a
+// pentagon. Without it a well-formed hex string naming no cell on Earth
+// would be stored as coverage.
+func validCellBits(v uint64, res int) bool {
+	if v>>63 != 0 || (v>>56)&0x7 != 0 {
+		return false
+	}
+	base := int((v >> 45) & 0x7f)
+	if base >= 122 {
+		return false
+	}
+	pentagon := false
+	for _, p := range h3Pentagons {
+		pentagon = pentagon || p == base
+	}
+	for r := 1; r <= 15; r++ {
+		d := (v >> (3 * (15 - r))) & 0x7
+		switch {
+		case r > res:
+			if d != 7 {
+				return false
+			}
+		case d == 7:
+			return false
+		case pentagon && d != 0:
+			if d == 1 { // the first non-zero digit of a pentagon's descendant is never the k axis
+				return false
+			}
+			pentagon = false
+		}
+	}
+	return true
 }
 
 // Message is any decoded payload: *Sighting, *Counts, *Coverage, *Telemetry,
