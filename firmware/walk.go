@@ -362,7 +362,10 @@ func (w *Walk) release(now time.Time, final bool) {
 // an earlier walk, or before a restart) and hands it to Emit.
 func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 	cam := KnownCamera{Walk: w.opt.WalkID, Type: t.Type, Lat: pos.Lat, Lon: pos.Lon, ErrM: est.ErrM}
-	key := fmt.Sprintf("%s@%d", t.Type, t.Obs[0].Seq)
+	// The key must be unique within the walk: two cameras of one type can
+	// both be first seen in the same frame (a merged fragment keeps its
+	// first frame), so the deterministic track id is part of it.
+	key := fmt.Sprintf("%s@%d#%d", t.Type, t.Obs[0].Seq, t.ID)
 	if p, ok := w.prior[key]; ok {
 		cam.ID, cam.Lat, cam.Lon, cam.ErrM = p.Sighting.ID, p.Sighting.Lat, p.Sighting.Lon, p.Sighting.ErrM
 		w.this = append(w.this, cam)
