@@ -102,8 +102,27 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /export/cameras.csv", s.exportCSV)
 	m.HandleFunc("GET /export/cameras.osm", s.exportOSM)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
+			return
+		}
 		writeError(w, http.StatusNotFound, "no such API endpoint: %s %s", r.Method, r.URL.Path)
 	})
+}
+
+// allowed returns the methods an API path answers to, so that a write to a
+// read-only endpoint is refused with 405 rather than "not found".
+func (s *Server) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, pattern := s.mux.Handler(r2); pattern != "" && pattern != "/api/" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // auth wraps a handler that needs the bearer token.
