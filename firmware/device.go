@@ -47,6 +47,9 @@ type Device struct {
 	Events <-chan Event
 	// Now returns local time (monotonic); nil means time.Now. Tests replace it.
 	Now func() time.Time
+	// Checkpoint is how often a walk in progress saves the cells walked so
+	// far (optional journal records); 0 means once a minute.
+	Checkpoint time.Duration
 }
 
 // FixObserver is a Clock that learns UTC from the fixes the device reads
@@ -271,7 +274,11 @@ func (d *Device) Run(ctx context.Context) error {
 	}
 	check := time.NewTicker(time.Second)
 	defer check.Stop()
-	checkpoint := time.NewTicker(time.Minute)
+	every := d.Checkpoint
+	if every <= 0 {
+		every = time.Minute
+	}
+	checkpoint := time.NewTicker(every)
 	defer checkpoint.Stop()
 	if _, err := systemd.Notify("READY=1\nSTATUS=" + state.String()); err != nil {
 		log.Warn("systemd notify", "err", err)
@@ -350,6 +357,15 @@ func (d *Device) Run(ctx context.Context) error {
 			d.Metrics.Dropped.Store(sched.Dropped())
 			d.Metrics.Queue.Store(int64(sched.Depth()))
 			d.Metrics.Pending.Store(int64(d.Journal.PendingCount()))
+			d.Metrics.JournalDropped.Store(int64(d.Journal.Dropped()))
+			if d.Journal.DiskFull() {
+				if d.Metrics.DiskFull.Swap(1) == 0 {
+					log.Error("the journal's disk is full: sightings use the reserve, optional data is dropped; free some space", "dir", d.Journal.Dir())
+				}
+				d.Panel.Set(LEDFault, FastBlink)
+			} else {
+				d.Metrics.DiskFull.Store(0)
+			}
 			_, synced := d.Clock.UTC(d.Now())
 			switch {
 			case !lastFix.IsZero() && d.Now().Sub(lastFix) < 3*time.Second && synced:
@@ -393,7 +409,8 @@ func (d *Device) Run(ctx context.Context) error {
 			el := d.Now().Sub(telAt).Seconds()
 			t := wire.Telemetry{Schema: wire.SchemaTelemetry, Device: cfg.Device, Time: utc.Truncate(time.Second),
 				State: state.String(), Frames: frames, Dropped: sched.Dropped(), Detections: d.Metrics.Detections.Load(),
-				Queue: sched.Depth(), Fix: "none", JournalPending: d.Journal.PendingCount()}
+				Queue: sched.Depth(), Fix: "none", JournalPending: d.Journal.PendingCount(),
+				JournalDropped: int64(d.Journal.Dropped()), DiskFull: d.Journal.DiskFull()}
 			if el > 0 {
 				t.FPS = min(1000, round(float64(frames-framesAtTel)/el, 2))
 			}

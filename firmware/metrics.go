@@ -17,6 +17,11 @@ type Metrics struct {
 	Pending    atomic.Int64 // journal messages waiting for the broker
 	Fixes      atomic.Int64 // GNSS fixes with a position
 	DetectNS   atomic.Int64 // total detector time, nanoseconds
+	// JournalDropped counts optional journal records (walk checkpoints,
+	// evidence) dropped because the disk was full.
+	JournalDropped atomic.Int64
+	// DiskFull is 1 while the journal's disk is full (journal.DiskFull).
+	DiskFull atomic.Int64
 }
 
 // ServeHTTP writes the counters in the Prometheus text format.
@@ -33,6 +38,8 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 		{"camaudit_fixes_total", "counter", "GNSS fixes with a position.", m.Fixes.Load()},
 		{"camaudit_queue_depth", "gauge", "Frames waiting for the detector.", m.Queue.Load()},
 		{"camaudit_journal_pending", "gauge", "Messages waiting for the broker's acknowledgement.", m.Pending.Load()},
+		{"camaudit_journal_dropped_total", "counter", "Optional journal records (checkpoints, evidence) dropped because the disk was full.", m.JournalDropped.Load()},
+		{"camaudit_disk_full", "gauge", "1 while the journal's disk is full (sightings use the reserve; optional data is dropped).", m.DiskFull.Load()},
 	} {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", c.name, c.help, c.name, c.kind, c.name, c.v)
 	}

@@ -93,6 +93,10 @@ type Telemetry struct {
 	HDOP           float64   `json:"hdop,omitempty"`
 	TempC          float64   `json:"temp_c,omitempty"`
 	JournalPending int       `json:"journal_pending"`
+	// JournalDropped counts optional records the device dropped because its
+	// disk was full; DiskFull says the disk is full now (sightings are kept).
+	JournalDropped int64 `json:"journal_dropped,omitempty"`
+	DiskFull       bool  `json:"disk_full,omitempty"`
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -266,7 +270,7 @@ func (t *Telemetry) Validate(now time.Time) error {
 	for _, c := range []struct {
 		field string
 		v     int64
-	}{{"frames", t.Frames}, {"dropped", t.Dropped}, {"detections", t.Detections}, {"queue", int64(t.Queue)}, {"journal_pending", int64(t.JournalPending)}} {
+	}{{"frames", t.Frames}, {"dropped", t.Dropped}, {"detections", t.Detections}, {"queue", int64(t.Queue)}, {"journal_pending", int64(t.JournalPending)}, {"journal_dropped", t.JournalDropped}} {
 		if c.v < 0 {
 			return fieldErr(ReasonField, c.field, "%d is negative", c.v)
 		}

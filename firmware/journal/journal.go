@@ -105,6 +105,9 @@ type Journal struct {
 	acked     int        // acks since the last compaction
 	notify    chan struct{}
 	dropped   int // optional messages dropped for lack of space
+	// full is set while the last write failed for lack of space;
+	// noReserve once the disk-full reserve is used up (until reopened).
+	full, noReserve bool
 	// compactAfter is how many acks trigger a rewrite of the log.
 	compactAfter int
 	// write appends b to the file; tests replace it to simulate a full disk.
@@ -159,7 +162,7 @@ func Open(dir string, log *slog.Logger) (*Journal, Report, error) {
 			}
 		}
 	}
-	j.ensureReserve()
+	j.noReserve = !j.ensureReserve()
 	rep.Pending = len(j.order)
 	return j, rep, nil
 }
@@ -289,6 +292,7 @@ func (j *Journal) append(optional bool, recs ...record) error {
 		n, err := j.write(j.f, buf)
 		if err == nil {
 			if err = j.f.Sync(); err == nil {
+				j.full = false
 				j.size += int64(n)
 				for _, r := range recs {
 					j.apply(r)
@@ -301,6 +305,7 @@ func (j *Journal) append(optional bool, recs ...record) error {
 		if !errors.Is(err, syscall.ENOSPC) {
 			return fmt.Errorf("journal: writing %s: %w", filepath.Join(j.dir, logName), err)
 		}
+		j.full = true
 		if optional {
 			j.dropped++
 			j.log.Warn("journal: disk full, dropping optional data (telemetry, evidence, checkpoints) to keep room for sightings", "dropped", j.dropped)
@@ -319,21 +324,27 @@ func (j *Journal) append(optional bool, recs ...record) error {
 	}
 }
 
-func (j *Journal) ensureReserve() {
+// ensureReserve creates the reserve file if it is missing; it reports
+// whether the reserve is in place.
+func (j *Journal) ensureReserve() bool {
 	p := filepath.Join(j.dir, "reserve")
 	if st, err := os.Stat(p); err == nil && st.Size() == reserveLen {
-		return
+		return true
 	}
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return
+		return false
 	}
 	defer f.Close()
 	if _, err := f.Write(make([]byte, reserveLen)); err != nil {
 		_ = os.Remove(p)
-		return
+		return false
 	}
-	_ = f.Sync()
+	if err := f.Sync(); err != nil {
+		_ = os.Remove(p)
+		return false
+	}
+	return true
 }
 
 func (j *Journal) releaseReserve() bool {
@@ -341,6 +352,7 @@ func (j *Journal) releaseReserve() bool {
 	if err := os.Remove(p); err != nil {
 		return false
 	}
+	j.noReserve = true
 	j.log.Warn("journal: disk full, released the reserve to keep sightings; free some space", "dir", j.dir)
 	return true
 }
@@ -529,6 +541,16 @@ func (j *Journal) PendingCount() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return len(j.order)
+}
+
+// DiskFull reports whether the journal's disk is full: the last write
+// failed for lack of space, or the disk-full reserve has been used (it is
+// made again when the journal is next opened with room for it). The device
+// says so in its metrics, telemetry and fault LED.
+func (j *Journal) DiskFull() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.full || j.noReserve
 }
 
 // Dropped returns how many optional messages were dropped for lack of space.
