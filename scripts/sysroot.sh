@@ -32,7 +32,9 @@ aptdir=$build/apt-$arch
 # The OpenCV modules gocv v0.31's main package links (see scripts/cross.sh),
 # as runtime packages, and their -dev packages for headers and .so links.
 modules=(core imgproc imgcodecs videoio highgui objdetect dnn video features2d calib3d photo flann)
-runtime=(libc6 libstdc++6 libgcc-s1)
+# GStreamer's base plugins (videotestsrc, videoconvert, appsink) let the camera
+# source tests run under qemu as they do natively.
+runtime=(libc6 libstdc++6 libgcc-s1 gstreamer1.0-plugins-base)
 dev=()
 for m in "${modules[@]}"; do
   runtime+=("libopencv-$m""406")
@@ -43,7 +45,7 @@ done
 dev+=(libopencv-ml-dev libopencv-stitching-dev)
 
 # Bump when the way the sysroot is made changes, so caches are rebuilt.
-recipe=4
+recipe=5
 want="recipe=$recipe arch=$arch runtime=${runtime[*]} dev=${dev[*]}"
 stamp=$sysroot/.camaudit-sysroot
 if [ -z "${FORCE:-}" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
