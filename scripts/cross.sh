@@ -85,7 +85,7 @@ test)
   echo "cross: testing ${pkgs[*]} as linux/$goarch binaries under $qemu -L $sysroot" >&2
   # shellcheck disable=SC2086
   CGO_CPPFLAGS="$opencv_cppflags" CGO_LDFLAGS="$opencv_ldflags" \
-    go test -tags customenv -count=1 -timeout 60m -exec "$root/scripts/cross-exec.sh" ${TESTFLAGS:-} "${pkgs[@]}"
+    go test -tags customenv -count=1 -timeout 120m -exec "$root/scripts/cross-exec.sh" ${TESTFLAGS:-} "${pkgs[@]}"
   ;;
 *)
   echo "cross: unknown action \"$action\" (want build, test or env)" >&2; exit 2 ;;
