@@ -101,7 +101,7 @@ type LocateConfig struct {
 	MinFrames    int     `yaml:"min_frames"`     // detections a track needs
 	MinBaselineM float64 `yaml:"min_baseline_m"` // distance walked while it was seen
 	MaxErrM      float64 `yaml:"max_err_m"`      // largest acceptable 1-sigma error
-	MaxRangeM    float64 `yaml:"max_range_m"`    // farther estimates are refused
+	MaxRangeM    float64 `yaml:"max_range_m"`    // cameras seen only from farther away are refused
 	DedupSigma   float64 `yaml:"dedup_sigma"`    // same camera when closer than this many combined sigmas
 	DedupMinM    float64 `yaml:"dedup_min_m"`    // ... or closer than this many metres
 	MaxGap       Seconds `yaml:"max_gap_s"`      // a track dies after this long without a detection

@@ -98,6 +98,8 @@ type Walk struct {
 	tracker *Tracker
 	pending []*Track
 	held    []*candidate
+	loose   []*Track  // tracks that could not be located alone, waiting to join a candidate
+	recent  []*recent // this walk's cameras confirmed lately, with their observations
 	unsent  []KeyedSighting
 	prior   map[string]KeyedSighting
 	this    []KnownCamera // confirmed by this walk
@@ -134,6 +136,9 @@ func NewWalk(opt WalkOptions) (*Walk, error) {
 		prior: map[string]KeyedSighting{}, log: opt.Log}
 	// Body sway moves small boxes by a few per cent of the frame between frames.
 	w.tracker.MinGate = math.Max(8, 0.05*float64(opt.Optics.Width))
+	// Once the sway common to all boxes is taken out, a camera's box follows
+	// its prediction to within box jitter, roll and parallax.
+	w.tracker.ShiftTol = math.Max(6, 0.015*float64(opt.Optics.Width))
 	for _, p := range opt.Prior {
 		w.prior[p.Key] = p
 	}
@@ -225,22 +230,21 @@ func (w *Walk) locateReady(t *Track, final bool) bool {
 	return ok && !last.Before(utc.Add(2*time.Second))
 }
 
-// ErrNotConfirmed explains why a track did not become a sighting.
-var ErrNotConfirmed = errors.New("not confirmed")
+// sight is one observation of a track placed in the world: the line of
+// sight from where the walker was, its elevation, and the box width.
+type sight struct {
+	Bearing
+	ElDeg float64   // elevation of the line of sight above the horizon
+	Width float64   // box width in pixels, 0 where the box touches the frame edge
+	UTC   time.Time // when
+}
 
-// Locate estimates the position of the camera followed by a track. It is
-// exported for tests and tools; the walk calls it for every ended track.
-func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
-	cfg := w.opt.Locate
-	if len(t.Obs) < cfg.MinFrames {
-		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %d frames, need %d", ErrNotConfirmed, len(t.Obs), cfg.MinFrames)
-	}
+// sightings places a track's observations that have a UTC time and a GNSS
+// pose (others are left out).
+func (w *Walk) sightings(t *Track) []sight {
 	o := w.opt.Optics
-	f := o.Focal()
 	pix := o.PixelSigmaDeg()
-	var bs []Bearing
-	var lastUTC time.Time
-	best, bestW := -1, 0
+	var out []sight
 	for _, ob := range t.Obs {
 		utc, ok := w.opt.Clock.UTC(ob.Time)
 		if !ok {
@@ -251,7 +255,7 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 			continue
 		}
 		c := center(ob.Box)
-		az, _ := o.Direction(c.X, c.Y)
+		az, el := o.Direction(c.X, c.Y)
 		// Box-centre jitter grows with the box; heading noise is a couple of
 		// degrees on a straight line and grows while the walker turns (the
 		// smoothed heading lags a turn).
@@ -263,24 +267,131 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 			}
 		}
 		b := Bearing{X: pose.X, Y: pose.Y, AzDeg: geo.NormDeg(pose.Heading + az),
-			SigmaDeg: math.Sqrt(jit*jit + hs*hs), PosSigma: math.Max(pose.SigmaM, 0.5)}
+			SigmaDeg: math.Sqrt(jit*jit + hs*hs), PosSigma: relPosSigma}
 		touches := ob.Box.Min.X <= 1 || ob.Box.Min.Y <= 1 || ob.Box.Max.X >= o.Width-1 || ob.Box.Max.Y >= o.Height-1
-		if !touches && ob.Box.Dx() > bestW {
-			best, bestW = len(bs), ob.Box.Dx()
+		wd := 0.0
+		if !touches {
+			wd = float64(ob.Box.Dx())
 		}
-		bs = append(bs, b)
-		lastUTC = utc
+		out = append(out, sight{Bearing: b, ElDeg: el, Width: wd, UTC: utc})
+	}
+	return out
+}
+
+// relPosSigma is the noise, in metres, of the walker's position relative to
+// the rest of the same stretch of track. The smoother ties neighbouring
+// fixes together with the receiver's precise Doppler velocity, so it is far
+// smaller than the absolute GNSS error, which moves every line of sight
+// alike and is added to a camera's error separately (WalkOptions.SigmaM).
+// Counting the absolute error per line of sight would let a fit place a
+// camera close to the walker, where position noise excuses any bearing.
+const relPosSigma = 0.3
+
+// headingDriftDeg is the part of the heading error that stays the same
+// for seconds (GNSS course smoothing, a walker's steady lean): it limits
+// how well a small turn of the line of sight places a camera.
+const headingDriftDeg = 1.5
+
+// turn returns how far, in degrees, the lines of sight to est turned while
+// the camera was seen: the spread of their one-second means (so a few close
+// frames count as much as many far ones, and sway averages out), over the
+// lines that pass within 3.5σ of est.
+func turn(sights []sight, est Estimate) float64 {
+	p := pointF{est.X, est.Y}
+	type bin struct{ sx, sy float64 }
+	bins := map[int64]*bin{}
+	var keys []int64
+	for _, s := range sights {
+		if math.Abs(angleZ(s.Bearing, p)) > 3.5 {
+			continue
+		}
+		k := s.UTC.Unix()
+		b := bins[k]
+		if b == nil {
+			b = &bin{}
+			bins[k] = b
+			keys = append(keys, k)
+		}
+		a := s.AzDeg * math.Pi / 180
+		b.sx, b.sy = b.sx+math.Sin(a), b.sy+math.Cos(a)
+	}
+	if len(keys) < 2 {
+		return 0
+	}
+	// Bearings around the direction to est from the first bin's mean.
+	ref := math.Atan2(bins[keys[0]].sx, bins[keys[0]].sy) * 180 / math.Pi
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, k := range keys {
+		d := math.Remainder(math.Atan2(bins[k].sx, bins[k].sy)*180/math.Pi-ref, 360)
+		lo, hi = math.Min(lo, d), math.Max(hi, d)
+	}
+	return hi - lo
+}
+
+// sizeTolerance is how far (as a factor) the width a located camera's
+// boxes imply may stray from its type's typical width.
+const sizeTolerance = 2.5
+
+// sizePriorSigma is the relative 1-sigma of a camera's actual width
+// around its type's typical one (SizeM).
+const sizePriorSigma = 0.4
+
+// apparentSize returns the median width, in metres, that the boxes imply
+// for a camera at est (0 when no box is usable).
+func apparentSize(bs []Bearing, widths []float64, est Estimate, focal float64) float64 {
+	var sizes []float64
+	for i, b := range bs {
+		if widths[i] > 0 {
+			sizes = append(sizes, math.Hypot(est.X-b.X, est.Y-b.Y)*widths[i]/focal)
+		}
+	}
+	if len(sizes) == 0 {
+		return 0
+	}
+	sort.Float64s(sizes)
+	return sizes[len(sizes)/2]
+}
+
+// ErrNotConfirmed explains why a track did not become a sighting.
+var ErrNotConfirmed = errors.New("not confirmed")
+
+// Locate estimates the position of the camera followed by a track. It is
+// exported for tests and tools; the walk calls it for every ended track.
+func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
+	cfg := w.opt.Locate
+	if len(t.Obs) < cfg.MinFrames {
+		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %d frames, need %d", ErrNotConfirmed, len(t.Obs), cfg.MinFrames)
+	}
+	f := w.opt.Optics.Focal()
+	sights := w.sightings(t)
+	bs := make([]Bearing, len(sights))
+	widths := make([]float64, len(sights)) // box widths, 0 where clipped by the frame edge
+	var lastUTC time.Time
+	for i, s := range sights {
+		bs[i], widths[i], lastUTC = s.Bearing, s.Width, s.UTC
 	}
 	if len(bs) < cfg.MinFrames {
 		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %d of %d frames have a GNSS pose", ErrNotConfirmed, len(bs), len(t.Obs))
 	}
-	if best >= 0 {
-		size := SizeM[t.Type]
-		if size == 0 {
-			size = SizeM["unknown"]
+	size := SizeM[t.Type]
+	if size == 0 {
+		size = SizeM["unknown"]
+	}
+	// Every detection's box says how far the camera is (its typical width
+	// over the box width), but all through the same unknown actual width:
+	// together they are worth one prior, spread over all of them so that
+	// no single box (jittered, clipped, a neighbour's) decides it.
+	k := 0
+	for _, wd := range widths {
+		if wd > 0 {
+			k++
 		}
-		r := f * size / float64(bestW)
-		bs[best].RangeM, bs[best].RangeSigma = r, 0.5*r+1
+	}
+	for i, wd := range widths {
+		if wd > 0 {
+			r := f * size / wd
+			bs[i].RangeM, bs[i].RangeSigma = r, (sizePriorSigma*r+0.5)*math.Sqrt(float64(k))
+		}
 	}
 	// Heading and GNSS errors stay correlated for about a second.
 	span := t.Last().Time.Sub(t.Obs[0].Time).Seconds()
@@ -288,74 +399,39 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	if err != nil {
 		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %v", ErrNotConfirmed, err)
 	}
+	// The covariance of the fit trusts the bearings to be independent, and
+	// is taken where the fit landed: for a camera seen over a small turn of
+	// the line of sight (far ahead, or a short fragment) it is too
+	// optimistic about the range, which the heading's slowly wandering
+	// error decides. The range is known to no better than headingDriftDeg
+	// over the turn.
+	est.SpreadDeg = turn(sights, est)
+	if est.SpreadDeg > 0 {
+		along := est.RangeM * headingDriftDeg / est.SpreadDeg
+		if along > est.RelErrM {
+			floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
+			est.RelErrM = along
+			est.ErrM = math.Sqrt(along*along + floor2)
+		}
+	}
+	// The camera's width implied by each range and box must be plausible:
+	// a far-away camera placed a few metres ahead (all its lines of sight
+	// run along the path, and meet anywhere along it) looks absurdly small.
+	est.ApparentSizeM = apparentSize(bs, widths, est, f)
 	switch {
+	case est.ApparentSizeM > 0 && (est.ApparentSizeM < size/sizeTolerance || est.ApparentSizeM > size*sizeTolerance):
+		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: at %.0f m its boxes mean a %s %.2f m wide, expected about %.2f", ErrNotConfirmed, est.RangeM, t.Type, est.ApparentSizeM, size)
 	case est.BaselineM < cfg.MinBaselineM:
 		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: baseline %.1f m, need %.1f", ErrNotConfirmed, est.BaselineM, cfg.MinBaselineM)
 	case est.ErrM > cfg.MaxErrM:
 		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: error %.1f m, limit %.1f", ErrNotConfirmed, est.ErrM, cfg.MaxErrM)
-	case est.RangeM > cfg.MaxRangeM:
-		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: range %.0f m, limit %.0f", ErrNotConfirmed, est.RangeM, cfg.MaxRangeM)
+	case est.NearM > cfg.MaxRangeM:
+		// Seen only from far away (a track that also came close may
+		// well have started far).
+		return geo.LatLon{}, est, lastUTC, fmt.Errorf("%w: range %.0f m, limit %.0f", ErrNotConfirmed, est.NearM, cfg.MaxRangeM)
 	}
 	enu, _ := w.traj.ENU()
 	return enu.FromLocal(est.X, est.Y), est, lastUTC, nil
-}
-
-// candidate is a located camera held back for a while before it is
-// confirmed, so that later fragments of the same camera's track (after an
-// occlusion, a missed stretch of detections) are merged into it instead of
-// competing with it.
-type candidate struct {
-	t    *Track
-	pos  geo.LatLon
-	est  Estimate
-	when time.Time
-}
-
-// holdFor is how long (of frame time) a located camera waits for more
-// fragments before it is confirmed.
-const holdFor = 30 * time.Second
-
-// confirm locates an ended track and merges it with a held candidate of the
-// same camera, or holds it as a new candidate.
-func (w *Walk) confirm(t *Track) {
-	pos, est, when, err := w.Locate(t)
-	if err != nil {
-		w.stats.Unconfirmed++
-		w.log.Debug("track not confirmed", "track", t.ID, "type", t.Type, "frames", len(t.Obs), "err", err)
-		return
-	}
-	cam := KnownCamera{Type: t.Type, Lat: pos.Lat, Lon: pos.Lon, ErrM: est.ErrM}
-	for _, c := range w.held {
-		other := KnownCamera{Type: c.t.Type, Lat: c.pos.Lat, Lon: c.pos.Lon, ErrM: c.est.ErrM}
-		if _, same := w.match(cam, []KnownCamera{other}); !same {
-			continue
-		}
-		w.stats.Duplicates++
-		w.stats.Merged++
-		merged := &Track{ID: c.t.ID, Type: c.t.Type, Label: c.t.Label, Obs: append(append([]Observation(nil), c.t.Obs...), t.Obs...)}
-		sort.SliceStable(merged.Obs, func(i, j int) bool { return merged.Obs[i].Time.Before(merged.Obs[j].Time) })
-		if mp, me, mw, err := w.Locate(merged); err == nil && me.ErrM <= 1.25*math.Min(c.est.ErrM, est.ErrM) {
-			c.t, c.pos, c.est, c.when = merged, mp, me, mw
-		} else if est.ErrM < c.est.ErrM {
-			c.t, c.pos, c.est, c.when = t, pos, est, when
-		}
-		return
-	}
-	w.held = append(w.held, &candidate{t: t, pos: pos, est: est, when: when})
-}
-
-// release confirms the held candidates last seen more than holdFor before
-// now (all of them when final).
-func (w *Walk) release(now time.Time, final bool) {
-	keep := w.held[:0]
-	for _, c := range w.held {
-		if final || now.Sub(c.t.Last().Time) > holdFor {
-			w.emit(c.t, c.pos, c.est, c.when)
-			continue
-		}
-		keep = append(keep, c)
-	}
-	w.held = keep
 }
 
 // emit confirms a located camera unless it is one already known (this walk,
@@ -373,7 +449,7 @@ func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 		w.stats.Confirmed++
 		return
 	}
-	if dup, ok := w.match(cam, w.this); ok {
+	if dup, ok := w.matchThis(t, est, cam); ok {
 		w.stats.Duplicates++
 		w.log.Debug("duplicate of a camera confirmed in this walk", "type", t.Type, "id", dup.ID)
 		return
@@ -409,7 +485,10 @@ func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 		Frames: est.Used, BaselineM: round(est.BaselineM, 1), Model: w.opt.Model,
 	}
 	cam.ID = nid
+	w.log.Debug("sighting confirmed", "id", nid, "type", t.Type, "frames", len(t.Obs), "used", est.Used,
+		"err_m", est.ErrM, "baseline_m", est.BaselineM, "tracks", t.Parts())
 	w.this = append(w.this, cam)
+	w.remember(cam, t, est)
 	w.stats.Confirmed++
 	ks := KeyedSighting{Key: key, Sighting: s}
 	if err := w.opt.Emit(ks); err != nil {

@@ -48,6 +48,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	truth := fs.String("truth", "", "use the simulator's truth boxes (frames.jsonl `FILE`) as the detector")
 	minVisible := fs.Float64("min-visible", 0.3, "with --truth: ignore boxes less visible than this fraction")
 	minBox := fs.Int("min-box", 4, "with --truth: ignore boxes whose longer side is shorter than this many `pixels`")
+	var noise truthNoise
+	fs.Float64Var(&noise.JitterPx, "truth-jitter", 0, "with --truth: move each box edge by Gaussian noise of this many `pixels` (1-sigma)")
+	fs.Float64Var(&noise.Drop, "truth-drop", 0, "with --truth: miss this `fraction` of boxes, in bursts of a few frames")
+	fs.Float64Var(&noise.Flip, "truth-flip", 0, "with --truth: give this `fraction` of boxes the look-alike type (dome<->ptz, bullet<->alpr)")
+	fs.Float64Var(&noise.False, "truth-false", 0, "with --truth: add this `mean` number of spurious boxes per frame")
+	fs.Uint64Var(&noise.Seed, "truth-seed", 1, "with --truth: seed of the noise (the same seed gives the same detections)")
 	journalDir := fs.String("journal", "", "journal `DIR`; a replay killed and restarted on the same journal continues the same walk with the same ids (default: a temporary one)")
 	configPath := fs.String("config", "", "device config `FILE` for device id, thresholds, MQTT credentials (optional)")
 	device := fs.String("device", "", "device pseudonym (default: the config's, else replay-dev)")
@@ -155,8 +161,11 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var det firmware.Detector
 	modelName := "truth"
 	identity := "truth:" + *truth
+	if !noise.zero() {
+		identity += fmt.Sprintf("|noise %+v", noise)
+	}
 	if *truth != "" {
-		td, err := loadTruth(*truth, *minVisible, *minBox)
+		td, err := loadTruth(*truth, *minVisible, *minBox, noise, optics.Width, optics.Height)
 		if err != nil {
 			return err
 		}

@@ -4,11 +4,8 @@ package main
 // firmware's small interfaces (firmware imports none of them).
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"image"
 	"io"
 	"os"
 	"strings"
@@ -51,75 +48,6 @@ func (m modelDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
 		out = append(out, firmware.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
 	}
 	return out, nil
-}
-
-// truthDetector is a detector that returns the simulator's per-frame truth
-// boxes (frames.jsonl, contract C): it measures tracking and location
-// alone, without the model's misses and false alarms.
-type truthDetector struct {
-	frames map[int64][]firmware.Detection
-}
-
-// loadTruth reads frames.jsonl. Boxes whose visible fraction is below
-// minVisible, or whose longer side is below minPx pixels, are left out: a
-// camera mostly hidden, or a few pixels across, is not detectable.
-func loadTruth(path string, minVisible float64, minPx int) (*truthDetector, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading truth boxes: %w", err)
-	}
-	defer f.Close()
-	td := &truthDetector{frames: map[int64][]firmware.Detection{}}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var rec struct {
-			Frame *int64 `json:"frame"`
-			Boxes []struct {
-				ID      string    `json:"id"`
-				Type    string    `json:"type"`
-				Box     []float64 `json:"box"`
-				Visible float64   `json:"visible"`
-			} `json:"boxes"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		if rec.Frame == nil {
-			return nil, fmt.Errorf("%s:%d: no \"frame\" field", path, line)
-		}
-		var dets []firmware.Detection
-		for i, b := range rec.Boxes {
-			if len(b.Box) != 4 {
-				return nil, fmt.Errorf("%s:%d: box %d has %d numbers, want x1,y1,x2,y2", path, line, i, len(b.Box))
-			}
-			if b.Visible < minVisible {
-				continue
-			}
-			r := image.Rect(int(b.Box[0]+0.5), int(b.Box[1]+0.5), int(b.Box[2]+0.5), int(b.Box[3]+0.5))
-			if r.Empty() || max(r.Dx(), r.Dy()) < minPx {
-				continue
-			}
-			dets = append(dets, firmware.Detection{Type: b.Type, Label: b.Type, Score: float32(b.Visible), Box: r})
-		}
-		td.frames[*rec.Frame] = dets
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if line == 0 {
-		return nil, fmt.Errorf("%s: no frames", path)
-	}
-	return td, nil
-}
-
-func (t *truthDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
-	return t.frames[f.Seq], nil
 }
 
 // gnssClock adapts gnss.Clock (monotonic stamps, UTC from NTP or GNSS) to
