@@ -123,11 +123,19 @@ func (w *Walk) sameAsHeld(c *candidate) int {
 			}
 			continue
 		}
-		if d > gate && d < 2*gate {
-			w.log.Debug("fragments apart: too far", "a", h.t.Parts(), "b", c.t.Parts(), "d", d, "gate", gate)
+		z := d / gate
+		if d > gate && d <= 3*gate {
+			// Too far apart for their error estimates, which a heading error
+			// while the camera was far ahead makes too small; but if one's
+			// lines of sight point at the other, it is the same camera.
+			if w.fits(h, c.t) || w.fits(c, h.t) {
+				z = 1
+			} else {
+				w.log.Debug("fragments apart: too far", "a", h.t.Parts(), "b", c.t.Parts(), "d", d, "gate", gate)
+			}
 		}
-		if d <= gate && d/gate < bestZ {
-			best, bestZ = i, d/gate
+		if z <= 1 && z < bestZ {
+			best, bestZ = i, z
 		}
 	}
 	return best

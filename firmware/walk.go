@@ -404,10 +404,22 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	// the line of sight (far ahead, or a short fragment) it is too
 	// optimistic about the range, which the heading's slowly wandering
 	// error decides. The range is known to no better than headingDriftDeg
-	// over the turn.
+	// over the turn, at the range the fit found or, if larger, the one the
+	// boxes' sizes suggest (a heading error that shortens the range also
+	// shortens the fit's own idea of it).
 	est.SpreadDeg = turn(sights, est)
 	if est.SpreadDeg > 0 {
-		along := est.RangeM * headingDriftDeg / est.SpreadDeg
+		r := est.RangeM
+		var sr []float64
+		for _, wd := range widths {
+			if wd > 0 {
+				sr = append(sr, f*size/wd)
+			}
+		}
+		if len(sr) > 0 {
+			r = math.Max(r, median(sr))
+		}
+		along := r * headingDriftDeg / est.SpreadDeg
 		if along > est.RelErrM {
 			floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
 			est.RelErrM = along
