@@ -52,8 +52,9 @@ var ErrDegenerate = errors.New("bearings do not intersect")
 // beside the walker's path does not pass for one on its line of sight.
 //
 // The least-squares intersection of the lines (iteratively reweighted by
-// (range·σθ)² + σp²) and points along the middle line of sight at 2 to 256 m
-// seed a Levenberg-Marquardt search with Huber weights; range priors (from
+// (range·σθ)² + σp²), points along the middle line of sight at 2 to 256 m
+// and the middle range prior's point seed a Levenberg-Marquardt search with
+// Huber weights; range priors (from
 // the camera's apparent size) add a soft constraint along their line, which
 // keeps short baselines and straight-ahead cameras from running off.
 // Bearings whose residual exceeds 3.5σ are dropped, worst first (at most a
@@ -85,10 +86,17 @@ func Intersect(obs []Bearing, floorM, nEff float64) (Estimate, error) {
 	for r := 2.0; r <= 256; r *= 2 {
 		seeds = append(seeds, along(mid, r))
 	}
-	for _, o := range obs {
+	// And where the range priors put it, from the bearing in the middle of
+	// those that have one.
+	var pri []int
+	for i, o := range obs {
 		if o.RangeM > 0 {
-			seeds = append(seeds, along(o, o.RangeM))
+			pri = append(pri, i)
 		}
+	}
+	if len(pri) > 0 {
+		o := obs[pri[len(pri)/2]]
+		seeds = append(seeds, along(o, o.RangeM))
 	}
 	best, bestCost := pointF{}, math.Inf(1)
 	for _, sd := range seeds {
