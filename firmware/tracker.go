@@ -23,6 +23,8 @@ type Observation struct {
 	Score float32
 	Type  string // the type the detector gave this detection
 	Label string
+
+	off pointF // the tracker's common shift (sway) at this frame
 }
 
 // Track is one physical camera followed across frames.
@@ -128,7 +130,8 @@ type Tracker struct {
 
 	next   int64
 	active []*Track
-	offset pointF // the common shift accumulated since the first frame
+	offset pointF    // the common shift accumulated since the first frame
+	lastAt time.Time // the previous frame's time
 }
 
 // NewTracker returns a tracker whose tracks end after maxGap without a detection.
@@ -148,17 +151,71 @@ func (tr *Tracker) widen(dt time.Duration) float64 {
 	return math.Min(3, math.Max(1, math.Sqrt(dt.Seconds()/tr.GateInterval.Seconds())))
 }
 
+// velocityWindow is the stretch of a track over which its image velocity
+// is measured: a sway period or two, so that what is left of the sway after
+// compensation averages out instead of being extrapolated.
+const velocityWindow = time.Second
+
+// velocity returns a track's image velocity (px/s, without the camera's
+// sway) once observation ob joins obs: the sway-compensated displacement
+// since the oldest observation within velocityWindow, halved while that
+// spans less than a third of the window.
+func velocity(obs []Observation, ob Observation) (vx, vy float64) {
+	if len(obs) == 0 {
+		return 0, 0
+	}
+	j := len(obs) - 1
+	for j > 0 && ob.Time.Sub(obs[j-1].Time) <= velocityWindow {
+		j--
+	}
+	dt := ob.Time.Sub(obs[j].Time).Seconds()
+	if dt <= 0 {
+		return 0, 0
+	}
+	c0, c1 := center(obs[j].Box), center(ob.Box)
+	vx = (c1.X - c0.X - (ob.off.X - obs[j].off.X)) / dt
+	vy = (c1.Y - c0.Y - (ob.off.Y - obs[j].off.Y)) / dt
+	if dt < velocityWindow.Seconds()/3 {
+		vx, vy = vx/2, vy/2
+	}
+	return vx, vy
+}
+
+// rank turns a distance in pixels into a cost in [0, 1) that orders pairs
+// by distance alone: a track whose gate widened after missed frames must
+// not win a detection that is closer to another track's prediction.
+func (tr *Tracker) rank(dist float64) float64 {
+	return dist / (dist + 3*tr.MinGate)
+}
+
+func count(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
 // establishedObs is how many observations make a track established: only
 // established tracks get gates widened for time and the wide fallback gate.
 const establishedObs = 3
 
-// widenFor is widen for track t's next look at time at (1 for a young track,
-// whose velocity is not known yet and which may be a spurious box).
-func (tr *Tracker) widenFor(t *Track, at time.Time) float64 {
-	if len(t.Obs) < establishedObs {
-		return 1
+// gateScale is the factor for track t's pixel gates at time at: an
+// established track's widen with the time since it was last seen; a young
+// one's (its velocity unknown, perhaps a spurious box) are half as wide and
+// widen only with the frame interval, so that scattered spurious boxes
+// rarely chain into a track.
+func (tr *Tracker) gateScale(t *Track, at time.Time) float64 {
+	if len(t.Obs) >= establishedObs {
+		return tr.widen(at.Sub(t.Last().Time))
 	}
-	return tr.widen(at.Sub(t.Last().Time))
+	dt := time.Duration(0)
+	if !tr.lastAt.IsZero() {
+		dt = at.Sub(tr.lastAt)
+	}
+	return 0.5 * tr.widen(dt)
 }
 
 // predict returns the box a track is expected to have at time at, under
@@ -172,16 +229,33 @@ func (tr *Tracker) predict(t *Track, at time.Time) image.Rectangle {
 	return l.Box.Add(image.Pt(int(math.Round(dx)), int(math.Round(dy))))
 }
 
-// commonShift finds the image shift that brings the most tracks' predictions
-// onto a detection (each candidate is one track-detection pair within the
-// wide gate), and averages the shifts of the pairs that agree with it. It
-// reports false when fewer than two tracks agree.
-func (tr *Tracker) commonShift(preds []image.Rectangle, gates []float64, dets []Detection) (pointF, bool) {
-	if len(preds) < 2 || len(dets) < 2 {
+// commonShift finds the image shift that brings the most established
+// tracks' predictions onto a detection: each track-detection pair within the
+// wide gate proposes a shift, each proposal is scored by how closely it puts
+// the tracks on their nearest detections (1 for an exact fit, 0 beyond
+// ShiftTol; a detection counts once), and the best is refined to the mean
+// shift of the tracks it fits. Young tracks, which may be spurious boxes,
+// have no say once two established tracks are in view. It reports false
+// when too few tracks agree.
+func (tr *Tracker) commonShift(preds []image.Rectangle, gates []float64, steady []bool, dets []Detection) (pointF, bool) {
+	if len(dets) < 2 {
 		return pointF{}, false
+	}
+	// Established tracks measure the sway; until there are two, all tracks
+	// do, but three must agree (on three different detections), which
+	// spurious boxes rarely manage.
+	use, need := steady, 2
+	if n := count(steady); n < 2 {
+		use, need = make([]bool, len(preds)), 3
+		for i := range use {
+			use[i] = true
+		}
 	}
 	var cands []pointF
 	for ti, pb := range preds {
+		if !use[ti] {
+			continue
+		}
 		pc := center(pb)
 		for _, d := range dets {
 			dc := center(d.Box)
@@ -191,35 +265,66 @@ func (tr *Tracker) commonShift(preds []image.Rectangle, gates []float64, dets []
 		}
 	}
 	tol := tr.ShiftTol
-	bestN, bestNorm := 0, math.Inf(1)
-	var bestSum pointF
-	for _, c := range cands {
-		n := 0
-		var sum pointF
-		for _, pb := range preds {
+	type hit struct {
+		e    float64
+		disp pointF
+	}
+	best := make([]hit, len(dets)) // the closest track to each detection under a proposal
+	fit := func(c pointF) (score float64, n int, mean pointF) {
+		for di := range best {
+			best[di] = hit{e: math.Inf(1)}
+		}
+		for ti, pb := range preds {
+			if !use[ti] {
+				continue
+			}
 			pc := center(pb)
-			nearest, nd := pointF{}, math.Inf(1)
-			for _, d := range dets {
+			nd, ndi := math.Inf(1), -1
+			for di, d := range dets {
 				dc := center(d.Box)
 				if e := math.Hypot(dc.X-pc.X-c.X, dc.Y-pc.Y-c.Y); e < nd {
-					nearest, nd = pointF{dc.X - pc.X, dc.Y - pc.Y}, e
+					nd, ndi = e, di
 				}
 			}
-			if nd <= tol {
-				n++
-				sum.X += nearest.X
-				sum.Y += nearest.Y
+			if nd <= tol && nd < best[ndi].e {
+				dc := center(dets[ndi].Box)
+				best[ndi] = hit{e: nd, disp: pointF{dc.X - pc.X, dc.Y - pc.Y}}
 			}
 		}
-		norm := math.Hypot(c.X, c.Y)
-		if n > bestN || (n == bestN && norm < bestNorm) {
-			bestN, bestNorm, bestSum = n, norm, sum
+		// Each detection counts once, for the track closest to it.
+		for _, h := range best {
+			if !math.IsInf(h.e, 1) {
+				score += 1 - (h.e/tol)*(h.e/tol)
+				n++
+				mean.X += h.disp.X
+				mean.Y += h.disp.Y
+			}
+		}
+		if n > 0 {
+			mean.X, mean.Y = mean.X/float64(n), mean.Y/float64(n)
+		}
+		return score, n, mean
+	}
+	bestScore, bestN, bestNorm := 0.0, 0, math.Inf(1)
+	var shift pointF
+	for _, c := range cands {
+		score, n, mean := fit(c)
+		if n < need {
+			continue
+		}
+		// The mean of the tracks it fits is a better proposal still.
+		if s2, n2, m2 := fit(mean); n2 >= need && s2 > score {
+			score, n, mean = s2, n2, m2
+		}
+		norm := math.Hypot(mean.X, mean.Y)
+		if score > bestScore+1e-9 || (math.Abs(score-bestScore) <= 1e-9 && norm < bestNorm) {
+			bestScore, bestN, bestNorm, shift = score, n, norm, mean
 		}
 	}
-	if bestN < 2 {
+	if bestN < need {
 		return pointF{}, false
 	}
-	return pointF{bestSum.X / float64(bestN), bestSum.Y / float64(bestN)}, true
+	return shift, true
 }
 
 // Update adds one frame's detections taken at local time at (frame seq) and
@@ -231,17 +336,19 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 	}
 	preds := make([]image.Rectangle, len(tr.active))
 	wide := make([]float64, len(tr.active))
+	steady := make([]bool, len(tr.active)) // established and seen lately: they measure the sway
 	for ti, t := range tr.active {
 		preds[ti] = tr.predict(t, at)
 		diag := math.Hypot(float64(preds[ti].Dx()), float64(preds[ti].Dy()))
-		wide[ti] = math.Max(tr.MaxDist*diag, tr.MinGate*tr.widenFor(t, at))
+		wide[ti] = math.Max(tr.MaxDist*diag, tr.MinGate*tr.gateScale(t, at))
+		steady[ti] = len(t.Obs) >= establishedObs && t.missed <= 2
 	}
-	shift, shifted := tr.commonShift(preds, wide, dets)
+	shift, shifted := tr.commonShift(preds, wide, steady, dets)
 	var pairs []pair
 	for ti, t := range tr.active {
 		pb := preds[ti]
 		diag := math.Hypot(float64(pb.Dx()), float64(pb.Dy()))
-		tight := math.Max(diag, tr.ShiftTol*tr.widenFor(t, at))
+		tight := math.Max(diag, tr.ShiftTol*math.Max(1, tr.gateScale(t, at)))
 		sb := pb.Add(image.Pt(int(math.Round(shift.X)), int(math.Round(shift.Y))))
 		sc := center(pb)
 		sc.X, sc.Y = sc.X+shift.X, sc.Y+shift.Y
@@ -262,15 +369,15 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 			case iou >= tr.MinIoU:
 				pairs = append(pairs, pair{ti, di, 1 - iou + penalty})
 			case shifted && dist <= tight:
-				pairs = append(pairs, pair{ti, di, 1 + dist/tight + penalty})
+				pairs = append(pairs, pair{ti, di, 1 + tr.rank(dist) + penalty})
 			case penalty > 0:
 				// Another type continues a track only close to its prediction.
 			case !shifted && raw <= wide[ti]:
-				pairs = append(pairs, pair{ti, di, 1 + raw/wide[ti]})
+				pairs = append(pairs, pair{ti, di, 1 + tr.rank(raw)})
 			case shifted && len(t.Obs) >= establishedObs && math.Min(dist, raw) <= wide[ti]:
 				// Only an established track may be continued against the
 				// common shift: spurious boxes would chain into tracks.
-				pairs = append(pairs, pair{ti, di, 2 + math.Min(dist, raw)/wide[ti]})
+				pairs = append(pairs, pair{ti, di, 2 + tr.rank(math.Min(dist, raw))})
 			}
 		}
 	}
@@ -284,24 +391,14 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 		}
 		usedT[p.t], usedD[p.d] = true, true
 		t, d := tr.active[p.t], dets[p.d]
-		l := t.Last()
-		if dt := at.Sub(l.Time).Seconds(); dt > 0 {
-			// The track's own motion, without the camera's sway.
-			c0, c1 := center(l.Box), center(d.Box)
-			vx := (c1.X - c0.X - (offset.X - t.off.X)) / dt
-			vy := (c1.Y - c0.Y - (offset.Y - t.off.Y)) / dt
-			// Single-frame velocities are noisy: smooth them.
-			if len(t.Obs) == 1 {
-				t.vx, t.vy = 0.5*vx, 0.5*vy
-			} else {
-				t.vx, t.vy = 0.7*t.vx+0.3*vx, 0.7*t.vy+0.3*vy
-			}
-		}
-		t.add(Observation{Seq: seq, Time: at, Box: d.Box, Score: d.Score, Type: d.Type, Label: d.Label})
+		ob := Observation{Seq: seq, Time: at, Box: d.Box, Score: d.Score, Type: d.Type, Label: d.Label, off: offset}
+		t.vx, t.vy = velocity(t.Obs, ob)
+		t.add(ob)
 		t.off = offset
 		t.missed = 0
 	}
 	tr.offset = offset
+	tr.lastAt = at
 	var ended []*Track
 	keep := tr.active[:0]
 	for ti, t := range tr.active {
@@ -321,7 +418,7 @@ func (tr *Tracker) Update(seq int64, at time.Time, dets []Detection) []*Track {
 		}
 		tr.next++
 		nt := &Track{ID: tr.next, off: offset}
-		nt.add(Observation{Seq: seq, Time: at, Box: d.Box, Score: d.Score, Type: d.Type, Label: d.Label})
+		nt.add(Observation{Seq: seq, Time: at, Box: d.Box, Score: d.Score, Type: d.Type, Label: d.Label, off: offset})
 		tr.active = append(tr.active, nt)
 	}
 	return ended
