@@ -63,7 +63,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	quiet := fs.Bool("quiet", false, "no progress line")
 	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR | --truth frames.jsonl] [--journal DIR]")
+		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -74,6 +74,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *model != "" && *truth != "" {
 		return fmt.Errorf("%w: give --model or --truth, not both", errUsage)
+	}
+	if err := noise.check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if !noise.zero() && *truth == "" {
+		return fmt.Errorf("%w: --truth-jitter, --truth-drop, --truth-flip and --truth-false degrade --truth boxes; give --truth", errUsage)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 

@@ -120,8 +120,7 @@ func fwSightingIDs(t *testing.T, path string) []string {
 // ids, and gpsd (fed by gpsfake with the walk's NMEA) delivers the fixes to
 // the firmware's GNSS source.
 func TestFirmwareOnSimulatedWalk(t *testing.T) {
-	walk := t.TempDir()
-	fwRun(t, "sim", "walk", "--scenario", "../../firmware/testdata/walk22.yaml", "--out", walk, "--quiet", "--workers", "2")
+	walk := simWalk(t, "../../firmware/testdata/walk22.yaml")
 	video, nmea := filepath.Join(walk, "walk.avi"), filepath.Join(walk, "track.nmea")
 	truthBoxes, truth := filepath.Join(walk, "frames.jsonl"), filepath.Join(walk, "truth.geojson")
 
