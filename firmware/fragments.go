@@ -81,14 +81,22 @@ func (w *Walk) confirm(t *Track) {
 		return
 	}
 	c := &candidate{t: t, pos: pos, est: est, when: when}
+	apart := map[*candidate]bool{} // held candidates found to be other cameras after all
 	for {
-		i := w.sameAsHeld(c)
+		i := w.sameAsHeld(c, apart)
 		if i < 0 {
 			break
 		}
 		other := w.held[i]
+		m, ok := w.pool(other, c)
+		if !ok {
+			apart[other] = true
+			continue
+		}
+		w.stats.Duplicates++
+		w.stats.Merged++
 		w.held = append(w.held[:i], w.held[i+1:]...)
-		c = w.pool(other, c)
+		c = m
 	}
 	// Loose fragments that fit join it.
 	keep := w.loose[:0]
@@ -109,57 +117,73 @@ func (w *Walk) byTime(t *Track) []*candidate {
 	return out
 }
 
-// sameAsHeld returns the index of the held candidate that c is another
-// fragment of (the closest, in combined sigmas), or -1.
-func (w *Walk) sameAsHeld(c *candidate) int {
+// sameAsHeld returns the index of the held candidate that c may be another
+// fragment of (the closest, in combined sigmas), or -1; candidates in apart
+// are skipped.
+func (w *Walk) sameAsHeld(c *candidate, apart map[*candidate]bool) int {
 	best, bestZ := -1, math.Inf(1)
 	for i, h := range w.held {
-		d := geo.Distance(h.pos, c.pos)
-		gate := w.relGate(h.t, h.est, c.t, c.est)
-		if !w.compatible(h.t, c.t) {
-			if d <= gate {
-				w.log.Debug("fragments apart: seen at once or different types", "a", h.t.Parts(), "b", c.t.Parts(),
-					"types", h.t.Type+"/"+c.t.Type, "together", simultaneous(h.t.Obs, c.t.Obs), "d", d)
-			}
+		if apart[h] {
 			continue
 		}
-		z := d / gate
-		if d > gate && d <= 3*gate {
-			// Too far apart for their error estimates, which a heading error
-			// while the camera was far ahead makes too small; but if one's
-			// lines of sight point at the other, it is the same camera.
-			if w.fits(h, c.t) || w.fits(c, h.t) {
-				z = 1
-			} else {
-				w.log.Debug("fragments apart: too far", "a", h.t.Parts(), "b", c.t.Parts(), "d", d, "gate", gate)
-			}
-		}
-		if z <= 1 && z < bestZ {
+		if z := w.nearness(h, c); z < bestZ {
 			best, bestZ = i, z
 		}
 	}
 	return best
 }
 
+// nearness says how plausibly two located fragments are one camera by type,
+// timing and position: their distance in units of the gate (relGate), or 1
+// when they are further apart (up to 3 gates) but one's lines of sight
+// point at the other (a heading error while a camera was far ahead makes
+// its error estimate too small); +Inf when they cannot be one camera.
+func (w *Walk) nearness(a, b *candidate) float64 {
+	d := geo.Distance(a.pos, b.pos)
+	gate := w.relGate(a.t, a.est, b.t, b.est)
+	if !w.compatible(a.t, b.t) {
+		if d <= gate {
+			w.log.Debug("fragments apart: seen at once or different types", "a", a.t.Parts(), "b", b.t.Parts(),
+				"types", a.t.Type+"/"+b.t.Type, "together", simultaneous(a.t.Obs, b.t.Obs), "d", d)
+		}
+		return math.Inf(1)
+	}
+	switch {
+	case d <= gate:
+		return d / gate
+	case d <= 3*gate && (w.fits(a, b.t) || w.fits(b, a.t)):
+		return 1
+	case d <= 3*gate:
+		w.log.Debug("fragments apart: too far", "a", a.t.Parts(), "b", b.t.Parts(), "d", d, "gate", gate)
+	}
+	return math.Inf(1)
+}
+
 // pool merges two located fragments of one camera: their observations are
 // located together, and the pooled estimate replaces the better single one
-// unless it is clearly worse (then the better fragment stands alone).
-func (w *Walk) pool(a, b *candidate) *candidate {
-	w.stats.Duplicates++
-	w.stats.Merged++
-	w.log.Debug("fragments pooled", "a", a.t.Parts(), "b", b.t.Parts(), "types", a.t.Type+"/"+b.t.Type,
-		"d", geo.Distance(a.pos, b.pos), "err_a", a.est.ErrM, "err_b", b.est.ErrM)
+// unless it is clearly worse. Then they may not be one camera at all (two
+// imprecise fragments of two cameras some metres apart): only if one's
+// lines of sight point at the other does the better fragment stand for
+// both; otherwise pool reports false and they stay apart.
+func (w *Walk) pool(a, b *candidate) (*candidate, bool) {
 	if a.t.Obs[0].Time.After(b.t.Obs[0].Time) {
 		a, b = b, a
 	}
 	merged := mergeTracks(a.t, b.t)
-	if mp, me, mw, err := w.Locate(merged); err == nil && me.ErrM <= 1.25*math.Min(a.est.ErrM, b.est.ErrM) {
-		return &candidate{t: merged, pos: mp, est: me, when: mw}
+	mp, me, mw, err := w.Locate(merged)
+	w.log.Debug("pooling fragments", "a", a.t.Parts(), "b", b.t.Parts(), "types", a.t.Type+"/"+b.t.Type,
+		"d", geo.Distance(a.pos, b.pos), "err_a", a.est.ErrM, "err_b", b.est.ErrM, "err_pooled", me.ErrM, "located", err == nil)
+	if err == nil && me.ErrM <= 1.25*math.Min(a.est.ErrM, b.est.ErrM) {
+		return &candidate{t: merged, pos: mp, est: me, when: mw}, true
+	}
+	if !w.fits(a, b.t) && !w.fits(b, a.t) {
+		w.log.Debug("fragments apart: they do not fit together", "a", a.t.Parts(), "b", b.t.Parts())
+		return nil, false
 	}
 	if b.est.ErrM < a.est.ErrM {
-		return b
+		return b, true
 	}
-	return a
+	return a, true
 }
 
 // tryAttach adds the observations of a track that could not be located
@@ -327,19 +351,19 @@ func (w *Walk) remember(cam KnownCamera, t *Track, est Estimate) {
 
 // matchThis returns the camera confirmed earlier in this walk that a located
 // track duplicates. Cameras confirmed lately are compared as fragments
-// (timing, type, relative errors); older ones by type and combined error.
+// (timing, type, relative errors, whether they locate together); older ones
+// by type and combined error.
 func (w *Walk) matchThis(t *Track, est Estimate, cam KnownCamera) (KnownCamera, bool) {
 	seen := map[string]bool{}
+	c := &candidate{t: t, pos: geo.LatLon{Lat: cam.Lat, Lon: cam.Lon}, est: est}
 	best, bestZ := KnownCamera{}, math.Inf(1)
 	for _, r := range w.recent {
 		seen[r.cam.ID] = true
-		if !w.compatible(r.t, t) {
-			continue
-		}
-		d := geo.Distance(geo.LatLon{Lat: r.cam.Lat, Lon: r.cam.Lon}, geo.LatLon{Lat: cam.Lat, Lon: cam.Lon})
-		gate := w.relGate(r.t, r.est, t, est)
-		if d <= gate && d/gate < bestZ {
-			best, bestZ = r.cam, d/gate
+		rc := &candidate{t: r.t, pos: geo.LatLon{Lat: r.cam.Lat, Lon: r.cam.Lon}, est: r.est}
+		if z := w.nearness(rc, c); z < bestZ {
+			if _, same := w.pool(rc, c); same {
+				best, bestZ = r.cam, z
+			}
 		}
 	}
 	if !math.IsInf(bestZ, 1) {
