@@ -17,14 +17,17 @@ import (
 // Fragments too short or too straight ahead to be located alone are kept
 // loose for as long and join the candidate they fit.
 //
-// Two fragments are the same camera when
+// Two fragments are taken for the same camera when
 //   - they do not show two separate boxes in the same frames (two cameras
 //     seen at once are two cameras, however close they seem),
 //   - they have the same type, or they alternate in time (a detector
 //     unsure whether a camera is a dome or a PTZ), and
-//   - their positions agree within their relative errors: fragments seen
+//   - their positions agree within their relative errors (fragments seen
 //     close in time share the GNSS bias, so it does not count; it does, in
-//     part, for fragments seen further apart.
+//     part, for fragments seen further apart), or, up to three times
+//     further apart, one's lines of sight point at the other, and
+//   - located together, they are not clearly worse placed than apart,
+//     unless one's lines of sight point at the other.
 
 // holdFor is how long (of frame time) a located camera waits for more
 // fragments before it is confirmed, and a loose fragment for a candidate.

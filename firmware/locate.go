@@ -23,7 +23,7 @@ type Bearing struct {
 // Estimate is a camera position found by intersecting bearings.
 type Estimate struct {
 	X, Y float64 // metres east/north on the local plane
-	ErrM float64 // 1-sigma horizontal error (root of the covariance trace)
+	ErrM float64 // 1-sigma horizontal error (root of the covariance trace, with floors; see Walk.Locate)
 	// RelErrM is ErrM without floorM: the error relative to other cameras
 	// located from the same stretch of track, which share its GNSS bias.
 	RelErrM   float64
@@ -54,9 +54,9 @@ var ErrDegenerate = errors.New("bearings do not intersect")
 // The least-squares intersection of the lines (iteratively reweighted by
 // (range·σθ)² + σp²), points along the middle line of sight at 2 to 256 m
 // and the middle range prior's point seed a Levenberg-Marquardt search with
-// Huber weights; range priors (from
-// the camera's apparent size) add a soft constraint along their line, which
-// keeps short baselines and straight-ahead cameras from running off.
+// Huber weights; range priors (from the camera's apparent size) add a soft
+// constraint along their line, which keeps short baselines and
+// straight-ahead cameras from running off.
 // Bearings whose residual exceeds 3.5σ are dropped, worst first (at most a
 // quarter). The error estimate is the covariance of the solution scaled by
 // the residuals when they are larger than the noise model predicts; floorM
