@@ -135,7 +135,8 @@ def main():
                     help="write a staging bundle without metrics or card (to evaluate it and check it in Go)")
     ap.add_argument("--speed", default="", help="JSON from speed.py --json (optional)")
     ap.add_argument("--train-info", default="", help="JSON with dataset facts written by make_model.sh")
-    ap.add_argument("--threshold", type=float, default=0.35)
+    ap.add_argument("--threshold", type=float, default=0,
+                    help="default score threshold (0: the F1-optimal one train.py found on val, else 0.35)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -144,6 +145,8 @@ def main():
     net.load_state_dict(ck["ema"])
     net.eval()
     w, h = ck["export_width"], ck["export_height"]
+    if not args.threshold:
+        args.threshold = float(ck.get("threshold") or 0.35)
     if not args.eval and not args.stage:
         sys.exit("bundle: --eval is required (or --stage)")
     ev = None

@@ -98,6 +98,12 @@ def random_crop(img, boxes, size, rng, scale_range, focus=0.7):
         cx, cy = (b[1] + b[3]) / 2, (b[2] + b[4]) / 2
         x0 = cx - rng.uniform(0.1, 0.9) * win
         y0 = cy - rng.uniform(0.1, 0.9) * win
+        # Keep the window inside the image where it fits (less padding; the
+        # object stays inside because it lies in the image).
+        if win <= w:
+            x0 = min(max(x0, 0.0), w - win)
+        if win <= h:
+            y0 = min(max(y0, 0.0), h - win)
     else:
         x0 = rng.uniform(min(0.0, w - win), max(0.0, w - win))
         y0 = rng.uniform(min(0.0, h - win), max(0.0, h - win))
@@ -124,12 +130,14 @@ def random_crop(img, boxes, size, rng, scale_range, focus=0.7):
 
 
 def colour_jitter(img, rng):
-    """HSV gains, gamma, occasional blur and sensor noise (in place on a copy)."""
-    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV).astype(np.float32)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-3, 3)) % 180
-    hsv[..., 1] *= rng.uniform(0.5, 1.5)
-    hsv[..., 2] *= rng.uniform(0.6, 1.4)
-    img = cv2.cvtColor(hsv.clip(0, 255).astype(np.uint8), cv2.COLOR_HSV2BGR)
+    """Colour gains and saturation (one 3x3 colour transform), brightness and
+    contrast, gamma, occasional blur and sensor noise. Returns a new image."""
+    sat = rng.uniform(0.5, 1.5)
+    gains = rng.uniform(0.85, 1.15, 3) * rng.uniform(0.6, 1.4)
+    luma = np.array([0.114, 0.587, 0.299])  # B, G, R weights
+    m = (sat * np.eye(3) + (1 - sat) * np.tile(luma, (3, 1))) * gains[:, None]
+    off = rng.uniform(-20, 20)
+    img = cv2.transform(img, np.hstack([m, np.full((3, 1), off)]).astype(np.float32))
     if rng.random() < 0.3:
         g = rng.uniform(0.7, 1.4)
         lut = (np.linspace(0, 1, 256) ** g * 255).astype(np.uint8)
@@ -150,37 +158,38 @@ def to_tensor(img_bgr):
 
 
 class TrainSet(torch.utils.data.Dataset):
-    """Random augmented crops; an epoch is `length` samples drawn with a seed."""
+    """Random augmented crops; an epoch is `length` crops drawn with a seed.
+
+    Each item decodes one image (four for a mosaic) and returns `per_image`
+    crops of it, which halves JPEG decoding per crop; `collate` flattens them.
+    """
 
     def __init__(self, root, split="train", nc=4, size=320, length=None, seed=1,
-                 scale_range=(0.75, 1.5), mosaic=0.3):
+                 scale_range=(0.75, 1.5), mosaic=0.3, per_image=2):
         self.pairs = list_split(root, split)
         self.nc, self.size, self.seed = nc, size, seed
+        self.per_image = per_image
         self.length = length or len(self.pairs)
         self.scale_range, self.mosaic = scale_range, mosaic
         self.epoch = 0
 
     def __len__(self):
-        return self.length
+        return max(1, self.length // self.per_image)
 
     def set_epoch(self, epoch):
         """Changes the random stream so every epoch sees different crops."""
         self.epoch = epoch
 
-    def _crop(self, idx, size, rng):
-        img, boxes = load(self.pairs[idx % len(self.pairs)], self.nc)
-        return random_crop(img, boxes, size, rng, self.scale_range)
+    def _load(self, idx):
+        return load(self.pairs[idx % len(self.pairs)], self.nc)
 
-    def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, self.epoch, i))
-        idx = int(rng.integers(len(self.pairs)))
-        if rng.random() < self.mosaic:
+    def _one(self, srcs, rng, mosaic):
+        if mosaic:
             half = self.size // 2
             img = np.empty((self.size, self.size, 3), np.uint8)
             parts = []
-            for q in range(4):
-                j = idx if q == 0 else int(rng.integers(len(self.pairs)))
-                c, b = self._crop(j, half, rng)
+            for q, (src, sb) in enumerate(srcs):
+                c, b = random_crop(src, sb, half, rng, self.scale_range)
                 ox, oy = (q % 2) * half, (q // 2) * half
                 img[oy:oy + half, ox:ox + half] = c
                 b = b.copy()
@@ -189,7 +198,7 @@ class TrainSet(torch.utils.data.Dataset):
                 parts.append(b)
             boxes = np.concatenate(parts, 0)
         else:
-            img, boxes = self._crop(idx, self.size, rng)
+            img, boxes = random_crop(srcs[0][0], srcs[0][1], self.size, rng, self.scale_range)
         if rng.random() < 0.5:
             img = img[:, ::-1]
             boxes = boxes.copy()
@@ -198,6 +207,20 @@ class TrainSet(torch.utils.data.Dataset):
             boxes[:, 1], boxes[:, 3] = x1, x2
         img = colour_jitter(np.ascontiguousarray(img), rng)
         return to_tensor(img), torch.from_numpy(boxes)
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng((self.seed, self.epoch, i))
+        idx = int(rng.integers(len(self.pairs)))
+        mosaic = rng.random() < self.mosaic
+        srcs = [self._load(idx)]
+        if mosaic:
+            srcs += [self._load(int(rng.integers(len(self.pairs)))) for _ in range(3)]
+        out = []
+        for k in range(self.per_image):
+            if mosaic and k:
+                srcs = srcs[1:] + srcs[:1]  # another image in the top-left quadrant
+            out.append(self._one(srcs, rng, mosaic))
+        return out
 
 
 def letterbox(img, width, height):
@@ -233,7 +256,12 @@ class EvalSet(torch.utils.data.Dataset):
 
 
 def collate(batch):
-    """Stacks images; pads boxes to [B, G, 5] with a [B, G] validity mask."""
+    """Stacks images; pads boxes to [B, G, 5] with a [B, G] validity mask.
+
+    Items may be (image, boxes) pairs or lists of them (TrainSet).
+    """
+    if batch and isinstance(batch[0], list):
+        batch = [pair for item in batch for pair in item]
     imgs = torch.stack([b[0] for b in batch])
     g = max([len(b[1]) for b in batch] + [1])
     boxes = torch.zeros(len(batch), g, 5)

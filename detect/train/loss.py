@@ -11,6 +11,7 @@ labels, quality-aware); the box loss is CIoU weighted by those targets.
 """
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,8 @@ from model import STRIDES, ltrb_act, make_anchors
 
 # Level size ranges (longest box side, pixels) per stride.
 LEVEL_RANGE = {4: (0.0, 48.0), 8: (16.0, 128.0), 16: (48.0, 1e9)}
+
+warnings.filterwarnings("ignore", message="scatter_reduce", category=UserWarning)
 
 
 def decode(maps, nc):
@@ -59,9 +62,9 @@ def ciou(a, b, eps=1e-7):
 
 
 @torch.no_grad()
-def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta=6.0,
-           radius=1.25):
-    """Task-aligned assignment.
+def assign_dense(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta=6.0,
+                 radius=1.25):
+    """Task-aligned assignment, dense reference implementation ([B, G, N] tensors).
 
     scores [B, N, C] (sigmoid), pboxes [B, N, 4], centres [N, 2], strides [N],
     gt [B, G, 5] (cls, x1, y1, x2, y2), gmask [B, G].
@@ -109,6 +112,79 @@ def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta
     # Keep a floor so early, non-overlapping positives still learn their class.
     norm = torch.where(fg, norm.clamp(min=0.05), norm)
     tscores = F.one_hot(tcls, C).float() * (norm * fg)[..., None]
+    return fg, tboxes, tscores
+
+
+def _candidates(centres, strides, gt, gmask, radius):
+    """Candidate mask [B, G, N]: suitable level and centre near the box."""
+    gb = gt[..., 1:5]
+    gw, gh = gb[..., 2] - gb[..., 0], gb[..., 3] - gb[..., 1]
+    gcx, gcy = (gb[..., 0] + gb[..., 2]) / 2, (gb[..., 1] + gb[..., 3]) / 2
+    size = torch.maximum(gw, gh)[..., None]
+    lo = torch.zeros_like(strides)
+    hi = torch.zeros_like(strides)
+    for s, (a, b) in LEVEL_RANGE.items():
+        lo[strides == s] = a
+        hi[strides == s] = b
+    hx = torch.maximum(gw[..., None] / 2, radius * strides)
+    hy = torch.maximum(gh[..., None] / 2, radius * strides)
+    return ((size >= lo) & (size <= hi) & gmask[..., None] &
+            ((centres[:, 0] - gcx[..., None]).abs() < hx) & ((centres[:, 1] - gcy[..., None]).abs() < hy))
+
+
+@torch.no_grad()
+def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta=6.0,
+           radius=1.25):
+    """Task-aligned assignment (sparse: only candidate cells are scored).
+
+    Same result as assign_dense, far cheaper: a box has at most a few dozen
+    candidate cells among thousands. scores [B, N, C] (sigmoid), pboxes
+    [B, N, 4], centres [N, 2], strides [N], gt [B, G, 5] (cls, x1, y1, x2,
+    y2), gmask [B, G]. Returns fg [B, N] bool, target boxes [B, N, 4],
+    target scores [B, N, C].
+    """
+    B, N, C = scores.shape
+    G = gt.shape[1]
+    fg = torch.zeros(B, N, dtype=torch.bool)
+    tboxes = torch.zeros(B, N, 4)
+    tscores = torch.zeros(B, N, C)
+    bi, gi, ni = _candidates(centres, strides, gt, gmask, radius).nonzero(as_tuple=True)
+    if bi.numel() == 0:
+        return fg, tboxes, tscores
+    gb = gt[bi, gi, 1:5]
+    gc = gt[bi, gi, 0].long().clamp(0, C - 1)
+    iou = box_iou(gb, pboxes[bi, ni]).clamp(0)
+    align = scores[bi, ni, gc].pow(alpha) * iou.pow(beta)
+    # Top-k candidates per box: order by (box, align desc), rank within box.
+    group = bi * G + gi
+    key = align + 1e-9  # candidates rank above nothing, as in assign_dense
+    o1 = torch.sort(key, descending=True, stable=True).indices
+    o2 = torch.sort(group[o1], stable=True).indices
+    order = o1[o2]
+    g_sorted = group[order]
+    first = torch.ones_like(g_sorted, dtype=torch.bool)
+    first[1:] = g_sorted[1:] != g_sorted[:-1]
+    start = torch.cummax(torch.where(first, torch.arange(len(order)), torch.zeros_like(order)), 0).values
+    rank = torch.arange(len(order)) - start
+    keep = order[rank < topk]
+    bi, gi, ni, gb, gc, iou, align, group = bi[keep], gi[keep], ni[keep], gb[keep], gc[keep], iou[keep], align[keep], group[keep]
+    # A cell claimed by several boxes goes to the one it overlaps most.
+    cell = bi * N + ni
+    o1 = torch.sort(iou, descending=True, stable=True).indices
+    o2 = torch.sort(cell[o1], stable=True).indices
+    order = o1[o2]
+    c_sorted = cell[order]
+    first = torch.ones_like(c_sorted, dtype=torch.bool)
+    first[1:] = c_sorted[1:] != c_sorted[:-1]
+    win = order[first]
+    bi, ni, gb, gc, iou, align, group = bi[win], ni[win], gb[win], gc[win], iou[win], align[win], group[win]
+    # Normalised alignment: align * (box's best IoU) / (box's best align).
+    amax = torch.zeros(B * G).scatter_reduce(0, group, align, "amax", include_self=False)
+    imax = torch.zeros(B * G).scatter_reduce(0, group, iou, "amax", include_self=False)
+    norm = (align * imax[group] / (amax[group] + 1e-9)).clamp(min=0.05)
+    fg[bi, ni] = True
+    tboxes[bi, ni] = gb
+    tscores[bi, ni, gc] = norm
     return fg, tboxes, tscores
 
 

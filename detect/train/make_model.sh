@@ -31,7 +31,7 @@ PRESET=${MODEL_PRESET:-t}
 CROP=${MODEL_CROP:-320}
 BATCH=${MODEL_BATCH:-32}
 LR=${MODEL_LR:-0.004}
-THREADS=${MODEL_THREADS:-2}
+THREADS=${MODEL_THREADS:-1}
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
 DS=build/dataset
@@ -106,6 +106,10 @@ info = {
   "dataset_cmd": "camaudit sim dataset --n $IMAGES --seed $SEED --out $DS --backgrounds build/bg-train --val-frac 0.05 ${MODELS_ARGS[*]:-}",
   "holdout_cmd": "camaudit sim dataset --n $HOLDOUT --seed $HSEED --out $HO --backgrounds build/bg-holdout --val-frac 0 ${MODELS_ARGS[*]:-}",
   "bg_train": sorted(os.listdir("build/bg-train")), "bg_holdout": sorted(os.listdir("build/bg-holdout")),
+  "credits": [
+    "Street photographs (backgrounds): Mapillary, OpenSfM data/lund, BSD-2-Clause, Copyright (c) 2014 mapillary",
+    "Street photographs (backgrounds): Mapillary, mapillary_tools tests/data/images, BSD-2-Clause, Copyright (c) 2018 mapillary",
+  ] + (["Camera mesh: Security Camera 02, Poly Haven, CC0 1.0"] if "camera-models" in "${MODEL_MESHES:-}" else []),
 }
 json.dump(info, open(sys.argv[1], "w"), indent=1)
 PYEOF

@@ -115,6 +115,24 @@ class Evaluator:
         self.gts.append(gt)
         self.matched.append(used_thr)
 
+    def best_threshold(self, lo=0.05, hi=0.7, step=0.025):
+        """The score threshold with the best class-aware F1 (ties: the lower one)."""
+        if not self.recs:
+            return None
+        scores = np.concatenate([r[0] for r in self.recs])
+        tp = np.concatenate([r[2] for r in self.recs])
+        n_gt = sum(len(g) for g in self.gts)
+        best, best_f1 = None, -1.0
+        for thr in np.arange(lo, hi + 1e-9, step):
+            keep = scores >= thr
+            ntp = int(tp[keep].sum())
+            p = ntp / max(int(keep.sum()), 1)
+            r = ntp / max(n_gt, 1)
+            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+            if f1 > best_f1 + 1e-9:
+                best, best_f1 = round(float(thr), 3), f1
+        return best, best_f1
+
     def summary(self):
         scores = np.concatenate([r[0] for r in self.recs]) if self.recs else np.zeros(0)
         cls = np.concatenate([r[1] for r in self.recs]) if self.recs else np.zeros(0, np.int64)

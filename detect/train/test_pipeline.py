@@ -12,7 +12,7 @@ import torch
 
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
-from loss import Loss, assign, box_iou, decode
+from loss import Loss, assign, assign_dense, box_iou, decode
 from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
 
@@ -103,6 +103,28 @@ class AssignTest(unittest.TestCase):
         pboxes = torch.cat([self.centres - 4, self.centres + 4], 1)[None]
         fg, tboxes, _ = assign(torch.full((1, n, 4), 0.01), pboxes, self.centres, self.strides, gt, mask)
         self.assertTrue(bool((tboxes[0, fg[0]] == torch.tensor([40.0, 40, 60, 52])).all()))
+
+    def test_sparse_assign_matches_dense(self):
+        torch.manual_seed(5)
+        B, G = 3, 6
+        n = len(self.strides)
+        gt = torch.zeros(B, G, 5)
+        mask = torch.rand(B, G) < 0.7
+        for b in range(B):
+            for g in range(G):
+                w = float(torch.exp(torch.empty(1).uniform_(1.0, 4.6)))  # 3..100 px
+                x, y = float(torch.rand(1)) * (160 - w), float(torch.rand(1)) * (160 - w)
+                gt[b, g] = torch.tensor([float(torch.randint(0, 4, (1,))), x, y, x + w, y + w * 0.7])
+        gt[1, 2, 1:] = gt[1, 1, 1:] + 1  # two boxes competing for the same cells
+        scores = torch.rand(B, n, 4) * 0.5
+        d = torch.rand(B, n, 4) * 12
+        pboxes = torch.cat([self.centres - d[..., :2], self.centres + d[..., 2:]], -1)
+        a = assign(scores, pboxes, self.centres, self.strides, gt, mask)
+        b = assign_dense(scores, pboxes, self.centres, self.strides, gt, mask)
+        self.assertGreater(int(a[0].sum()), 10)
+        self.assertTrue(torch.equal(a[0], b[0]))
+        self.assertTrue(torch.allclose(a[1][a[0]], b[1][b[0]]))
+        self.assertTrue(torch.allclose(a[2], b[2], atol=1e-6))
 
     def test_loss_decreases_on_one_batch(self):
         torch.manual_seed(0)
