@@ -21,17 +21,46 @@ const (
 	ProfileFaceCascade = "haarcascade_profileface.xml"
 )
 
-// hogHitThreshold is the SVM score a HOG window needs to count as a person:
-// OpenCV's default, 0. Higher values lose real people (in opencv-doc's
-// messi5.jpg the player scores below 0.3).
-const hogHitThreshold = 0
+// The guard searches with settings more sensitive than OpenCV's defaults
+// (HOG: hit threshold 0, group threshold 2; cascades: 3 neighbours), so that
+// an image it lets go is free of people with a margin: what the stock
+// detectors would find on any platform, whose floating-point results differ
+// slightly (amd64 SSE/AVX, arm64 NEON), the guard finds first. The extra
+// sensitivity costs no time (the same windows are scored; fewer are
+// dropped). The pyramid steps and the window stride are OpenCV's.
+const (
+	// guardHit is the HOG SVM score a window needs (OpenCV's default 0).
+	guardHit = -0.3
+	// guardGroup: a single HOG window is enough (OpenCV's default 2).
+	guardGroup = 1
+	// guardNeighbours: overlapping cascade hits a face needs (default 3).
+	guardNeighbours = 2
+	// guardMinFace is the smallest face searched for, in pixels of the
+	// searched view (the cascades' own windows are 24 and 20 px).
+	guardMinFace = 20
+)
 
-// minTexture is the mean gradient magnitude (grey levels per pixel, Sobel
-// 3x3 / 8) below which a HOG hit is ignored: OpenCV 4.6's people detector
-// fires on blank areas (a flat grey 256x256 image gives a "person"), and a
-// window without texture cannot show anyone. Measured: people in
-// opencv-doc's samples 6-15, the same windows after redaction about 1.
-const minTexture = 2.0
+// Redaction geometry: what the detectors return is grown before blurring,
+// because their boxes are tight (a face box stops at the forehead and chin, a
+// HOG window may sit off the person by a stride) and a remnant at the edge
+// can still be recognised or detected.
+const (
+	// growBody and growFace are the margins added on each side of a HOG hit
+	// (its window already holds a margin around the person) and of a face
+	// hit (which stops at the forehead and chin), as a fraction of its size;
+	// a hit found again where the image was already blurred gets n times as
+	// much the n-th time.
+	growBody = 0.15
+	growFace = 0.3
+	// feather is the band (fraction of the grown box, each side) over which
+	// the blur fades into the untouched image, leaving no hard edge that
+	// the detectors would take for the outline of a body.
+	feather = 0.2
+	// blockDiv: the pixelation blocks are 1/blockDiv of the grown box's
+	// shorter side (at least 4 px), so that nothing finer than a quarter
+	// of a person survives.
+	blockDiv = 4
+)
 
 // Errors of the people guard (test with errors.Is).
 var (
@@ -47,34 +76,33 @@ var (
 type GuardOptions struct {
 	// CascadeDir holds the Haar face cascades (default DefaultCascadeDir).
 	CascadeDir string
-	// MaxSide: larger images are downscaled to this longest side before
-	// the frame-wide search (default 640: people it would miss there are
-	// small, and RedactCamera looks for them around the camera at full
-	// resolution).
+	// MaxSide: a frame larger than this is downscaled to this longest side
+	// for the frame-wide context search (default 640). It only finds large
+	// people around a crop; the crop itself is always searched at full
+	// resolution or more.
 	MaxSide int
-	// MinSide: smaller images (crops) are upscaled up to 4x until their
-	// shortest side reaches it, so that small people are found (default 320).
+	// MinSide: images smaller than this (crops) are searched a second time
+	// upscaled (up to 4x) until their shortest side reaches it, so that small
+	// people are found (default 320).
 	MinSide int
 	// Margin is the context RedactCamera keeps around a camera box, as a
 	// fraction of the box size on each side (default 0.5; at least 16 px).
 	Margin float64
-	// Rounds is how many times Redact blurs what is still found before it
-	// gives up and refuses (default 4).
+	// Rounds is how many times Redact blurs what is found (the first time,
+	// then what is still found, ever more widely) before it gives up and
+	// refuses (default 4).
 	Rounds int
 }
 
 // Guard finds people and faces (OpenCV's HOG people detector, Haar frontal
 // and profile face cascades, the latter in both orientations) and redacts
 // them from any image that is to leave the process. It never reports or
-// keeps what it found: it only blurs or refuses. Its methods are serialised.
+// keeps what it found: it only blurs or refuses. Any failure of a detector is
+// a refusal. Its methods are serialised.
 type Guard struct {
-	mu      sync.Mutex
-	opts    GuardOptions
-	hog     gocv.HOGDescriptor
-	people  gocv.Mat
-	frontal gocv.CascadeClassifier
-	profile gocv.CascadeClassifier
-	closed  bool
+	mu   sync.Mutex
+	opts GuardOptions
+	net  *guardNet // nil once closed
 }
 
 // NewGuard loads the HOG people detector and the face cascades.
@@ -94,134 +122,132 @@ func NewGuard(opts GuardOptions) (*Guard, error) {
 	if opts.Rounds <= 0 {
 		opts.Rounds = 4
 	}
-	for _, f := range []string{FrontalFaceCascade, ProfileFaceCascade} {
-		p := filepath.Join(opts.CascadeDir, f)
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("people guard: face cascade %s: %w (Debian package opencv-data installs it)", p, err)
+	var paths [2]string
+	for i, f := range []string{FrontalFaceCascade, ProfileFaceCascade} {
+		paths[i] = filepath.Join(opts.CascadeDir, f)
+		if _, err := os.Stat(paths[i]); err != nil {
+			return nil, fmt.Errorf("people guard: face cascade %s: %w (Debian package opencv-data installs it)", paths[i], err)
 		}
 	}
-	g := &Guard{opts: opts, hog: gocv.NewHOGDescriptor(), people: gocv.HOGDefaultPeopleDetector(),
-		frontal: gocv.NewCascadeClassifier(), profile: gocv.NewCascadeClassifier()}
-	if err := g.hog.SetSVMDetector(g.people); err != nil {
-		g.Close()
-		return nil, fmt.Errorf("people guard: loading the HOG people detector: %w", err)
+	n, err := openGuardNet(paths[0], paths[1])
+	if err != nil {
+		return nil, fmt.Errorf("people guard: %w", err)
 	}
-	if !g.frontal.Load(filepath.Join(opts.CascadeDir, FrontalFaceCascade)) {
-		g.Close()
-		return nil, fmt.Errorf("people guard: cannot load %s", filepath.Join(opts.CascadeDir, FrontalFaceCascade))
-	}
-	if !g.profile.Load(filepath.Join(opts.CascadeDir, ProfileFaceCascade)) {
-		g.Close()
-		return nil, fmt.Errorf("people guard: cannot load %s", filepath.Join(opts.CascadeDir, ProfileFaceCascade))
-	}
-	return g, nil
+	return &Guard{opts: opts, net: n}, nil
 }
 
 // Close frees the detectors.
 func (g *Guard) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
-		return nil
+	if g.net != nil {
+		g.net.close()
+		g.net = nil
 	}
-	g.closed = true
-	g.hog.Close()
-	g.people.Close()
-	g.frontal.Close()
-	g.profile.Close()
 	return nil
 }
 
-// find returns the boxes of people and faces in img (BGR, 8-bit), in img
-// pixels. Small images are upscaled and large ones downscaled first.
-func (g *Guard) find(img gocv.Mat) []image.Rectangle {
+// seen is something the detectors found: a person (HOG) or a face.
+type seen struct {
+	box  image.Rectangle
+	face bool
+}
+
+// findAt searches img (8-bit, 1, 3 or 4 channels) viewed at f times its size
+// and returns what it finds, in img pixels.
+func (g *Guard) findAt(img gocv.Mat, f float64) ([]seen, error) {
 	w, h := img.Cols(), img.Rows()
 	if w < 8 || h < 8 {
-		return nil
+		return nil, nil
 	}
-	f := 1.0
-	if long := max(w, h); long > g.opts.MaxSide {
-		f = float64(g.opts.MaxSide) / float64(long)
-	} else if short := min(w, h); short < g.opts.MinSide {
-		f = math.Min(4, float64(g.opts.MinSide)/float64(short))
-		// keep the upscaled image within MaxSide too
-		f = math.Min(f, math.Max(1, float64(g.opts.MaxSide)/float64(max(w, h))))
-	}
-	work := img
-	if f != 1 {
-		work = gocv.NewMat()
-		defer work.Close()
-		gocv.Resize(img, &work, image.Pt(int(math.Round(float64(w)*f)), int(math.Round(float64(h)*f))), 0, 0, gocv.InterpolationLinear)
-	}
-	bgr := work
-	if work.Channels() != 3 {
+	bgr := img
+	if img.Channels() != 3 {
 		bgr = gocv.NewMat()
 		defer bgr.Close()
-		switch work.Channels() {
-		case 1:
-			gocv.CvtColor(work, &bgr, gocv.ColorGrayToBGR)
-		case 4:
-			gocv.CvtColor(work, &bgr, gocv.ColorBGRAToBGR)
+		if img.Channels() == 1 {
+			gocv.CvtColor(img, &bgr, gocv.ColorGrayToBGR)
+		} else {
+			gocv.CvtColor(img, &bgr, gocv.ColorBGRAToBGR)
 		}
 	}
-	var found []image.Rectangle
+	if f != 1 {
+		scaled := gocv.NewMat()
+		defer scaled.Close()
+		gocv.Resize(bgr, &scaled, image.Pt(int(math.Round(float64(w)*f)), int(math.Round(float64(h)*f))), 0, 0, gocv.InterpolationLinear)
+		bgr = scaled
+	}
 	gray := gocv.NewMat()
 	defer gray.Close()
 	gocv.CvtColor(bgr, &gray, gocv.ColorBGRToGray)
-	if bgr.Cols() >= 64 && bgr.Rows() >= 128 {
-		grad := texture(gray)
-		for _, r := range g.hog.DetectMultiScaleWithParams(bgr, hogHitThreshold, image.Pt(8, 8), image.Pt(16, 16), 1.05, 2, false) {
-			if meanIn(grad, r) >= minTexture {
-				found = append(found, r)
-			}
-		}
-		grad.Close()
-	}
-	gocv.EqualizeHist(gray, &gray)
-	min := image.Pt(20, 20)
-	found = append(found, g.frontal.DetectMultiScaleWithParams(gray, 1.1, 3, 0, min, image.Point{})...)
-	found = append(found, g.profile.DetectMultiScaleWithParams(gray, 1.1, 3, 0, min, image.Point{})...)
-	// The profile cascade knows one side of the face: look at the mirror too.
 	flipped := gocv.NewMat()
 	defer flipped.Close()
 	gocv.Flip(gray, &flipped, 1)
-	for _, r := range g.profile.DetectMultiScaleWithParams(flipped, 1.1, 3, 0, min, image.Point{}) {
-		found = append(found, image.Rect(gray.Cols()-r.Max.X, r.Min.Y, gray.Cols()-r.Min.X, r.Max.Y))
+
+	var found []seen
+	people, err := g.net.people(bgr, hogParams{hit: guardHit, stride: 8, scale: 1.05, group: guardGroup})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range people {
+		found = append(found, seen{box: p.r})
+	}
+	for _, s := range []struct {
+		img               gocv.Mat
+		profile, mirrored bool
+	}{{gray, false, false}, {gray, true, false}, {flipped, true, true}} {
+		// The profile cascade knows one side of the face: the mirror
+		// image shows it the other.
+		faces, err := g.net.faces(s.profile, s.img, faceParams{scale: 1.1, neighbours: guardNeighbours, min: guardMinFace})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range faces {
+			b := r.r
+			if s.mirrored {
+				b = image.Rect(gray.Cols()-b.Max.X, b.Min.Y, gray.Cols()-b.Min.X, b.Max.Y)
+			}
+			found = append(found, seen{box: b, face: true})
+		}
 	}
 	bounds := image.Rect(0, 0, w, h)
 	out := found[:0]
-	for _, r := range found {
-		s := image.Rect(int(math.Floor(float64(r.Min.X)/f)), int(math.Floor(float64(r.Min.Y)/f)),
+	for _, s := range found {
+		r := s.box
+		s.box = image.Rect(int(math.Floor(float64(r.Min.X)/f)), int(math.Floor(float64(r.Min.Y)/f)),
 			int(math.Ceil(float64(r.Max.X)/f)), int(math.Ceil(float64(r.Max.Y)/f))).Intersect(bounds)
-		if !s.Empty() {
+		if !s.box.Empty() {
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, nil
 }
 
-// texture returns the gradient magnitude of a grey image (3x3 Sobel divided
-// by 8: grey levels per pixel), as 32-bit floats.
-func texture(gray gocv.Mat) gocv.Mat {
-	dx, dy := gocv.NewMat(), gocv.NewMat()
-	defer dx.Close()
-	defer dy.Close()
-	gocv.Sobel(gray, &dx, gocv.MatTypeCV32F, 1, 0, 3, 0.125, 0, gocv.BorderReflect101)
-	gocv.Sobel(gray, &dy, gocv.MatTypeCV32F, 0, 1, 3, 0.125, 0, gocv.BorderReflect101)
-	out := gocv.NewMat()
-	gocv.Magnitude(dx, dy, &out)
-	return out
-}
-
-// meanIn is the mean of m (one channel) inside r, clipped to m.
-func meanIn(m gocv.Mat, r image.Rectangle) float64 {
-	r = r.Intersect(image.Rect(0, 0, m.Cols(), m.Rows()))
-	if r.Empty() {
-		return 0
+// check searches an image that is to leave the process: at its own
+// resolution (where anyone looking at it would search) and, when it is
+// small, upscaled up to 4x until its shorter side reaches MinSide (where
+// small people become detectable), the upscaled view kept within 2 MaxSide.
+func (g *Guard) check(img gocv.Mat) ([]seen, error) {
+	found, err := g.findAt(img, 1)
+	if err != nil {
+		return nil, err
 	}
-	roi := m.Region(r)
-	defer roi.Close()
-	return roi.Mean().Val1
+	w, h := img.Cols(), img.Rows()
+	up := math.Min(4, float64(g.opts.MinSide)/float64(min(w, h)))
+	up = math.Min(up, float64(2*g.opts.MaxSide)/float64(max(w, h)))
+	if up >= 1.25 {
+		more, err := g.findAt(img, up)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, more...)
+	}
+	return found, nil
+}
+
+// context searches a whole frame for large people, downscaled to MaxSide.
+func (g *Guard) context(frame gocv.Mat) ([]seen, error) {
+	f := math.Min(1, float64(g.opts.MaxSide)/float64(max(frame.Cols(), frame.Rows())))
+	return g.findAt(frame, f)
 }
 
 // grow enlarges r by frac of its size on each side (at least px pixels).
@@ -231,47 +257,78 @@ func grow(r image.Rectangle, frac float64, px int) image.Rectangle {
 	return image.Rect(r.Min.X-dx, r.Min.Y-dy, r.Max.X+dx, r.Max.Y+dy)
 }
 
-// obliterate makes the area r of img unrecognisable: pixelated into blocks
-// of about 1/6 of its shorter side and blurred. Later rounds (for what is
-// still detected) blur a larger area ever more strongly, so that no hard
-// edges are left for a detector to latch on to.
-func obliterate(img *gocv.Mat, r image.Rectangle, round int) {
-	if round > 1 {
-		r = grow(r, 0.2*float64(round-1), 8)
+// scrub blurs everything in people (img pixels) out of img, then searches img
+// again and blurs what is still found, for up to Rounds rounds. Something
+// found again where img was already blurred is blurred over a wider area
+// each time (level n grows the box n times as much), so that remnants at the
+// edges go; something found elsewhere is new and treated as such. It returns
+// ErrPeopleRemain if something is still found after the last round.
+func (g *Guard) scrub(img gocv.Mat, people []seen) error {
+	type blurred struct {
+		box   image.Rectangle
+		level int
 	}
-	r = r.Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
-	if r.Empty() {
-		return
+	var done []blurred
+	for round := 1; ; round++ {
+		if len(people) == 0 {
+			return nil
+		}
+		if round > g.opts.Rounds {
+			return ErrPeopleRemain
+		}
+		for _, p := range people {
+			level := 1
+			for _, d := range done {
+				if d.box.Overlaps(p.box) {
+					level = max(level, d.level+1)
+				}
+			}
+			frac := growBody
+			if p.face {
+				frac = growFace
+			}
+			inner := grow(p.box, frac*float64(level), 4)
+			outer := grow(inner, feather, 4)
+			block := max(4, min(inner.Dx(), inner.Dy())/blockDiv)
+			if err := obliterate(img, outer, inner, block); err != nil {
+				return fmt.Errorf("people guard: %w", err)
+			}
+			done = append(done, blurred{inner, level})
+		}
+		var err error
+		if people, err = g.check(img); err != nil {
+			return fmt.Errorf("people guard: %w", err)
+		}
 	}
-	roi := img.Region(r)
-	defer roi.Close()
-	if r.Dx() < 12 || r.Dy() < 12 {
-		roi.SetTo(roi.Mean())
-		return
-	}
-	block := max(6, min(r.Dx(), r.Dy())/(7-min(5, round)))
-	small := gocv.NewMat()
-	defer small.Close()
-	gocv.Resize(roi, &small, image.Pt(max(1, r.Dx()/block), max(1, r.Dy()/block)), 0, 0, gocv.InterpolationArea)
-	gocv.Resize(small, &roi, image.Pt(r.Dx(), r.Dy()), 0, 0, gocv.InterpolationLinear)
-	k := block*2 + 1
-	gocv.GaussianBlur(roi, &roi, image.Pt(k, k), 0, 0, gocv.BorderReflect)
 }
 
 // Redact returns a copy of frame's region (a crop, in frame pixels) in which
 // every person and face found is blurred beyond recognition. People are
-// searched in the whole frame (context) and in the crop itself (upscaled,
-// for small people); after blurring, the crop is searched again, up to
-// Rounds times. If anything is still found, the crop is refused with
+// searched in the crop itself (at full resolution and, if small, upscaled)
+// and, for a part of the frame, in the whole frame too (context: someone
+// mostly outside the crop). After blurring, the crop is searched again, up to
+// Rounds times; if anything is still found, the crop is refused with
 // ErrPeopleRemain. The caller owns the returned Mat.
 func (g *Guard) Redact(frame gocv.Mat, region image.Rectangle) (gocv.Mat, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.check(frame); err != nil {
+	if err := g.usable(frame); err != nil {
 		return gocv.NewMat(), err
 	}
 	whole := image.Rect(0, 0, frame.Cols(), frame.Rows())
-	return g.redact(frame, region, g.find(frame), region.Intersect(whole) != whole)
+	region = region.Intersect(whole)
+	if region.Empty() {
+		return gocv.NewMat(), errors.New("people guard: region outside the frame")
+	}
+	var people []seen
+	if region != whole {
+		ctx, err := g.context(frame)
+		if err != nil {
+			return gocv.NewMat(), fmt.Errorf("people guard: %w", err)
+		}
+		people = inside(ctx, region)
+	}
+	return g.redact(frame, region, people)
 }
 
 // RedactCamera cuts a crop around a camera box (the box plus Margin on each
@@ -281,7 +338,7 @@ func (g *Guard) Redact(frame gocv.Mat, region image.Rectangle) (gocv.Mat, error)
 func (g *Guard) RedactCamera(frame gocv.Mat, camera image.Rectangle) (gocv.Mat, image.Rectangle, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if err := g.check(frame); err != nil {
+	if err := g.usable(frame); err != nil {
 		return gocv.NewMat(), image.Rectangle{}, err
 	}
 	bounds := image.Rect(0, 0, frame.Cols(), frame.Rows())
@@ -289,9 +346,23 @@ func (g *Guard) RedactCamera(frame gocv.Mat, camera image.Rectangle) (gocv.Mat, 
 	if camera.Empty() {
 		return gocv.NewMat(), image.Rectangle{}, errors.New("people guard: camera box outside the frame")
 	}
-	people := g.find(frame)
 	crop := grow(camera, g.opts.Margin, 16).Intersect(bounds)
-	// Look closer around the camera too, at full resolution or upscaled:
+	refuse := func(people []seen) error {
+		for _, p := range people {
+			if p.box.Overlaps(camera) {
+				return fmt.Errorf("people guard: crop %v: %w", crop, ErrPersonOverlap)
+			}
+		}
+		return nil
+	}
+	people, err := g.context(frame)
+	if err != nil {
+		return gocv.NewMat(), image.Rectangle{}, fmt.Errorf("people guard: %w", err)
+	}
+	if err := refuse(people); err != nil {
+		return gocv.NewMat(), image.Rectangle{}, err
+	}
+	// Look closer around the camera too, at full resolution and upscaled:
 	// small people near it matter most. The window is tall enough for a
 	// standing person next to the camera.
 	around := grow(crop, 1, 0)
@@ -303,21 +374,25 @@ func (g *Guard) RedactCamera(frame gocv.Mat, camera image.Rectangle) (gocv.Mat, 
 	}
 	around = around.Intersect(bounds)
 	near := frame.Region(around)
-	for _, r := range g.find(near) {
-		people = append(people, r.Add(around.Min))
-	}
+	found, err := g.check(near)
 	near.Close()
-	for _, p := range people {
-		if p.Overlaps(camera) {
-			return gocv.NewMat(), image.Rectangle{}, fmt.Errorf("people guard: crop %v: %w", crop, ErrPersonOverlap)
-		}
+	if err != nil {
+		return gocv.NewMat(), image.Rectangle{}, fmt.Errorf("people guard: %w", err)
 	}
-	out, err := g.redact(frame, crop, people, false)
+	for _, p := range found {
+		p.box = p.box.Add(around.Min)
+		people = append(people, p)
+	}
+	if err := refuse(people); err != nil {
+		return gocv.NewMat(), image.Rectangle{}, err
+	}
+	out, err := g.redact(frame, crop, inside(people, crop))
 	return out, crop, err
 }
 
-func (g *Guard) check(frame gocv.Mat) error {
-	if g.closed {
+// usable refuses a closed guard and frames it cannot search.
+func (g *Guard) usable(frame gocv.Mat) error {
+	if g.net == nil {
 		return errors.New("people guard: closed")
 	}
 	if frame.Empty() {
@@ -329,39 +404,35 @@ func (g *Guard) check(frame gocv.Mat) error {
 	return nil
 }
 
-// redact crops region out of frame and obliterates people (frame pixels),
-// what the detectors find in the crop itself when searchCrop (a crop is
-// upscaled, so smaller people are found), and whatever they still find after.
-func (g *Guard) redact(frame gocv.Mat, region image.Rectangle, people []image.Rectangle, searchCrop bool) (gocv.Mat, error) {
-	region = region.Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
-	if region.Empty() {
-		return gocv.NewMat(), errors.New("people guard: region outside the frame")
+// inside returns the people (frame pixels) that overlap region, in region's
+// pixels.
+func inside(people []seen, region image.Rectangle) []seen {
+	var out []seen
+	for _, p := range people {
+		if p.box.Overlaps(region) {
+			out = append(out, seen{box: p.box.Sub(region.Min), face: p.face})
+		}
 	}
+	return out
+}
+
+// redact copies region (frame pixels, within the frame) out of frame, adds
+// what the detectors find in the copy to people (region pixels) and scrubs
+// them all.
+func (g *Guard) redact(frame gocv.Mat, region image.Rectangle, people []seen) (gocv.Mat, error) {
 	src := frame.Region(region)
 	out := src.Clone()
 	src.Close()
-	if searchCrop {
-		for _, r := range g.find(out) {
-			people = append(people, r.Add(region.Min))
-		}
+	found, err := g.check(out)
+	if err == nil {
+		err = g.scrub(out, append(people, found...))
 	}
-	for _, p := range people {
-		if p.Overlaps(region) {
-			obliterate(&out, grow(p, 0.2, 4).Sub(region.Min), 1)
+	if err != nil {
+		out.Close()
+		if errors.Is(err, ErrPeopleRemain) {
+			err = fmt.Errorf("people guard: crop %v: %w", region, err)
 		}
+		return gocv.NewMat(), err
 	}
-	for round := 2; round <= g.opts.Rounds+1; round++ {
-		remain := g.find(out)
-		if len(remain) == 0 {
-			return out, nil
-		}
-		if round > g.opts.Rounds {
-			break
-		}
-		for _, r := range remain {
-			obliterate(&out, grow(r, 0.2, 4), round)
-		}
-	}
-	out.Close()
-	return gocv.NewMat(), fmt.Errorf("people guard: crop %v: %w", region, ErrPeopleRemain)
+	return out, nil
 }
