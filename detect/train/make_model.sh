@@ -14,7 +14,8 @@
 #
 # Settings (environment): MODEL_IMAGES (training images, 12000), MODEL_HOLDOUT
 # (held-out images, 1500), MODEL_SEED (1), MODEL_HOLDOUT_SEED (1001),
-# MODEL_EPOCHS (see below), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
+# MODEL_EPOCHS (see below), MODEL_SAMPLES (crops per epoch, 0: one per
+# training image), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
 # MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_OUT (bundle
 # folder), ASSETS (../shared/assets). Work files go to build/.
 set -euo pipefail
@@ -31,6 +32,7 @@ PRESET=${MODEL_PRESET:-t}
 CROP=${MODEL_CROP:-320}
 BATCH=${MODEL_BATCH:-32}
 LR=${MODEL_LR:-0.004}
+SAMPLES=${MODEL_SAMPLES:-0}
 THREADS=${MODEL_THREADS:-1}
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
@@ -88,7 +90,7 @@ step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $
 FRESH=()
 if [ "${MODEL_FRESH:-}" = 1 ]; then FRESH=(--fresh); fi
 nice -n 10 "$PY" detect/train/train.py --data "$DS" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
-  --size "$CROP" --batch "$BATCH" --lr "$LR" --seed "$SEED" --threads "$THREADS" "${FRESH[@]}"
+  --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" "${FRESH[@]}"
 
 step "5/7 export to ONNX and compare OpenCV (cv2.dnn) with PyTorch"
 "$PY" detect/train/export.py --ckpt "$B/final.pt" --out "$B/model.onnx"
