@@ -24,6 +24,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/freeport"
 )
 
 // campaign is a real Mosquitto running the shipped campaign configuration
@@ -72,7 +73,7 @@ func startCampaign(t *testing.T, devices ...string) *campaign {
 	s = strings.ReplaceAll(s, "/etc/mosquitto/camaudit/", dir+"/")
 	// brokertest appends its own per_listener_settings line.
 	s = strings.Replace(s, "\nper_listener_settings false\n", "\n", 1)
-	local := brokertest.FreePort(t)
+	local := freeport.Get(t)
 	for old, repl := range map[string]string{
 		"\nlistener 8883\n":           "\nlistener %[1]d 127.0.0.1\n",
 		"\nlistener 1883 127.0.0.1\n": fmt.Sprintf("\nlistener %d 127.0.0.1\n", local),

@@ -1,7 +1,6 @@
 package firmware
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/camaudit/camaudit/gnss"
 	"github.com/camaudit/camaudit/internal/brokertest"
 	"github.com/camaudit/camaudit/internal/fulldisk"
+	"github.com/camaudit/camaudit/internal/syncbuf"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -51,24 +51,6 @@ func (g gatedGNSS) Next(ctx context.Context) (gnss.Fix, error) {
 		return gnss.Fix{}, ctx.Err()
 	}
 	return g.GNSS.Next(ctx)
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestDeviceFullDisk runs the live device with its journal on a real
@@ -102,7 +84,7 @@ func TestDeviceFullDisk(t *testing.T) {
 		return append([][]byte(nil), got[k]...)
 	}
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	jdir := filepath.Join(mnt, "journal")
 	j, _, err := journal.Open(jdir, log)

@@ -13,18 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// freePort returns a TCP port free on 127.0.0.1 right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+	"github.com/camaudit/camaudit/internal/freeport"
+)
 
 // gpsfake runs a real gpsd on 127.0.0.1:port fed once with the NMEA log,
 // a line every 50 ms. gpsfake starts feeding as soon as gpsd is up, client
@@ -133,7 +124,7 @@ func collect(t *testing.T, ctx context.Context, g *GPSD, want []Fix) {
 func TestGPSDWithGpsfake(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	port := freePort(t)
+	port := freeport.Get(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	first := walk(20, time.Date(2026, 4, 2, 9, 0, 0, 0, time.UTC), time.Second)
 	stop := gpsfake(t, gpsdLog(t, "first.nmea", first, 40), port)
@@ -155,7 +146,7 @@ func TestGPSDWithGpsfake(t *testing.T) {
 // TestGPSDCancel checks that Next returns when its context ends, and that
 // Dial fails clearly without gpsd.
 func TestGPSDCancel(t *testing.T) {
-	port := freePort(t)
+	port := freeport.Get(t)
 	if _, err := DialGPSD(context.Background(), "127.0.0.1:"+strconv.Itoa(port)); err == nil || !strings.Contains(err.Error(), "gpsd") {
 		t.Fatalf("dial with no gpsd: %v", err)
 	}

@@ -9,32 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/syncbuf"
 	"github.com/camaudit/camaudit/wire"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,7 +47,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"extra"}, "unexpected arguments"},
 	}
 	for _, tc := range tests {
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		err := cmdServe(context.Background(), tc.args, &bytes.Buffer{}, &stderr)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("serve %v = %v, want an error containing %q", tc.args, err, tc.want)
@@ -83,7 +66,7 @@ func TestServeIngestsAndShutsDown(t *testing.T) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- cmdServe(ctx, []string{"--broker", b.URL(), "--db", filepath.Join(dir, "hub.db"), "--http", addr,

@@ -21,6 +21,7 @@ import (
 	"github.com/camaudit/camaudit/geo"
 	"github.com/camaudit/camaudit/gnss"
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/freeport"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -256,7 +257,7 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 		for _, f := range want {
 			byTime[f.Time] = f
 		}
-		port := brokertest.FreePort(t)
+		port := freeport.Get(t)
 		gf := exec.Command("gpsfake", "-1", "-q", "-n", "-c", "0.005", "-P", strconv.Itoa(port), nmea)
 		gf.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		var gfOut bytes.Buffer

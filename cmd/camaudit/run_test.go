@@ -16,6 +16,7 @@ import (
 
 	"github.com/camaudit/camaudit/firmware/journal"
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/freeport"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -52,7 +53,7 @@ func TestRunAndSelftest(t *testing.T) {
 	fwRun(t, "sim", "walk", "--scenario", "../../sim/testdata/quick.yaml", "--out", walk, "--quiet", "--workers", "2")
 	b := brokertest.Start(t, "")
 	col := fwCollect(t, b.URL(), "pi-runtest")
-	metricsAddr := "127.0.0.1:" + strconv.Itoa(brokertest.FreePort(t))
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(freeport.Get(t))
 	cfg, jdir := fwDeviceConfig(t, walk, b.URL(), metricsAddr)
 
 	t.Run("selftest", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/camaudit/camaudit/hub/store"
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/syncbuf"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -99,7 +100,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestIngestValidatesAndCounts(t *testing.T) {
 	b := brokertest.Start(t, "")
 	st := openStore(t)
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	in, _ := start(t, Config{Broker: b.URL(), ClientID: "hub-test", Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}, st)
 	pub := publisher(t, b.URL(), "pub")
 
@@ -156,7 +157,7 @@ func TestIngestValidatesAndCounts(t *testing.T) {
 
 func TestRejectLogIsRateLimited(t *testing.T) {
 	st := openStore(t)
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	in := New(Config{Logger: slog.New(slog.NewTextHandler(&logBuf, nil)), LogEvery: time.Hour}, st)
 	batch := make([]inbound, 500)
 	for i := range batch {
@@ -190,7 +191,7 @@ func (f *failing) Write(ctx context.Context, msgs []store.Message, rejects map[w
 func TestWriteRetriedAndAckedOnlyAfterCommit(t *testing.T) {
 	f := &failing{Store: openStore(t)}
 	f.n.Store(2)
-	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, f)
+	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))}, f)
 	var acked atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -215,7 +216,7 @@ func TestWriteRetriedAndAckedOnlyAfterCommit(t *testing.T) {
 func TestQueuedWhileAwayDelivered(t *testing.T) {
 	b := brokertest.Start(t, "")
 	st := openStore(t)
-	cfg := Config{Broker: b.URL(), ClientID: "hub-persistent", Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}
+	cfg := Config{Broker: b.URL(), ClientID: "hub-persistent", Logger: slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))}
 	_, stop := start(t, cfg, st)
 	stop() // the hub goes away; its session stays at the broker
 	pub := publisher(t, b.URL(), "pub")
@@ -228,23 +229,6 @@ func TestQueuedWhileAwayDelivered(t *testing.T) {
 	if len(got) != 20 {
 		t.Fatalf("stored %d sightings, want 20", len(got))
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // panicking wraps the real store and panics on any batch holding a sighting
@@ -262,7 +246,7 @@ func (p panicking) Write(ctx context.Context, msgs []store.Message, rejects map[
 
 func TestPanicRejectsOnlyTheCulprit(t *testing.T) {
 	st := openStore(t)
-	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}, panicking{st})
+	in := New(Config{Logger: slog.New(slog.NewTextHandler(&syncbuf.Buffer{}, nil))}, panicking{st})
 	var acks atomic.Int32
 	ack := func() { acks.Add(1) }
 	batch := []inbound{

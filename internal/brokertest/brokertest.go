@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/camaudit/camaudit/internal/freeport"
+	"github.com/camaudit/camaudit/internal/syncbuf"
 )
 
 // Broker is a running (or stopped) Mosquitto owned by one test.
@@ -27,25 +30,7 @@ type Broker struct {
 	extra string
 	mu    sync.Mutex
 	cmd   *exec.Cmd
-	log   *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log   *syncbuf.Buffer
 }
 
 // Binary returns the path of the mosquitto binary, or "" if none is installed.
@@ -61,17 +46,6 @@ func Binary() string {
 	return ""
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Start starts Mosquitto for the test and stops it at cleanup. extraConf is
 // appended to the generated configuration (listener options, auth, ACLs);
 // when it defines its own "listener" lines, set Port in them with %[1]d. A
@@ -81,7 +55,7 @@ func Start(t testing.TB, extraConf string) *Broker {
 	if Binary() == "" {
 		t.Fatal("mosquitto is not installed: run `make setup`")
 	}
-	b := &Broker{Port: FreePort(t), Dir: t.TempDir(), t: t, extra: extraConf}
+	b := &Broker{Port: freeport.Get(t), Dir: t.TempDir(), t: t, extra: extraConf}
 	b.Start()
 	t.Cleanup(b.Stop)
 	return b
@@ -117,7 +91,7 @@ func (b *Broker) Start() {
 	if err := os.WriteFile(path, []byte(b.config()), 0o600); err != nil {
 		b.t.Fatalf("writing mosquitto.conf: %v", err)
 	}
-	b.log = &syncBuffer{}
+	b.log = &syncbuf.Buffer{}
 	cmd := exec.Command(Binary(), "-c", path)
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	if err := cmd.Start(); err != nil {

@@ -30,7 +30,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
-	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/freeport"
 )
 
 // Binaries are the built commands.
@@ -205,7 +205,7 @@ type Hub struct {
 func StartHub(t testing.TB, bin string, opt HubOptions) *Hub {
 	t.Helper()
 	h := &Hub{t: t, bin: bin, opt: opt}
-	h.addr = fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	h.addr = fmt.Sprintf("127.0.0.1:%d", freeport.Get(t))
 	h.URL = "http://" + h.addr
 	h.Start()
 	return h

@@ -11,7 +11,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/camaudit/camaudit/internal/freeport"
 )
 
 // Cluster is a running PostgreSQL server owned by one test.
@@ -64,16 +65,6 @@ func BinDir() string {
 	return ""
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Start initialises and starts a cluster for the test and removes it at
 // cleanup. It takes a few seconds; share one cluster between the subtests of
 // a test and give each its own database with NewDatabase.
@@ -87,7 +78,7 @@ func Start(t testing.TB) *Cluster {
 	if err != nil {
 		t.Fatalf("creating the cluster directory: %v", err)
 	}
-	c := &Cluster{Dir: dir, t: t, bin: bin, Port: freePort(t)}
+	c := &Cluster{Dir: dir, t: t, bin: bin, Port: freeport.Get(t)}
 	t.Cleanup(func() {
 		c.stop()
 		os.RemoveAll(dir)
