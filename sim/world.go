@@ -406,22 +406,28 @@ func (w *World) facadeShade(n Vec3) float64 {
 	return clamp(s, 0.15, 1.6)
 }
 
+// sidesAt says on which sides of a street the k-th lamp or tree along it
+// stands (1: left, -1: right) for a "sides" setting of left, right,
+// alternate or both (anything else).
+func sidesAt(setting string, k int) []int {
+	switch setting {
+	case "left":
+		return []int{1}
+	case "right":
+		return []int{-1}
+	case "alternate":
+		return []int{1 - 2*(k%2)}
+	default:
+		return []int{1, -1}
+	}
+}
+
 func (w *World) buildLamps(rng *rand.Rand, sc *Scenario, si int, ls *LampSpec) {
 	pl := w.streets[si]
 	k := 0
 	for s := ls.Spacing / 2; s < pl.Len(); s += ls.Spacing {
 		p, d, _ := pl.at(s)
-		var sides []int
-		switch ls.Sides {
-		case "left":
-			sides = []int{1}
-		case "right":
-			sides = []int{-1}
-		case "alternate":
-			sides = []int{1 - 2*(k%2)}
-		default:
-			sides = []int{1, -1}
-		}
+		sides := sidesAt(ls.Sides, k)
 		k++
 		for _, side := range sides {
 			q := p.Add(leftOf(d).Scale(float64(side) * ls.Offset))
@@ -444,17 +450,7 @@ func (w *World) buildTrees(rng *rand.Rand, si int, ts *TreeSpec) {
 	k := 0
 	for s := ts.Spacing * (0.3 + 0.4*rng.Float64()); s < pl.Len(); s += ts.Spacing * (0.85 + 0.3*rng.Float64()) {
 		p, d, _ := pl.at(s)
-		var sides []int
-		switch ts.Sides {
-		case "left":
-			sides = []int{1}
-		case "right":
-			sides = []int{-1}
-		case "alternate":
-			sides = []int{1 - 2*(k%2)}
-		default:
-			sides = []int{1, -1}
-		}
+		sides := sidesAt(ts.Sides, k)
 		k++
 		for _, side := range sides {
 			q := p.Add(leftOf(d).Scale(float64(side) * ts.Offset))
