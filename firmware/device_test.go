@@ -19,6 +19,17 @@ import (
 	"github.com/camaudit/camaudit/wire"
 )
 
+// The live tests' pace: a frame every framePace and a fix every fixPace
+// (five frames per fix, as the synthetic walk's 5 fps and 1 Hz), 2.5 s for
+// its 625 frames. The live device drops frames it cannot keep up with, so
+// the pace leaves headroom for a loaded machine and for emulation under
+// qemu (make test-arm64), where a faster pace lost frames and with them
+// sightings.
+const (
+	framePace = 4 * time.Millisecond
+	fixPace   = 5 * framePace
+)
+
 // paced plays back a synthetic walk's frames and fixes at a fixed pace, as
 // a camera and a receiver would deliver them.
 type pacedCamera struct {
@@ -133,9 +144,9 @@ func TestDeviceLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	panel := &recPanel{led: map[LED]Pattern{}, ch: make(chan Press, 2)}
-	g := &pacedGNSS{fixes: w.fixes, pace: 8 * time.Millisecond, done: make(chan struct{})}
+	g := &pacedGNSS{fixes: w.fixes, pace: fixPace, done: make(chan struct{})}
 	metrics := &Metrics{}
-	dev := &Device{Config: cfg, Camera: &pacedCamera{w: w, pace: 1600 * time.Microsecond}, Detector: synthDetector{w},
+	dev := &Device{Config: cfg, Camera: &pacedCamera{w: w, pace: framePace}, Detector: synthDetector{w},
 		GNSS: g, Clock: UTCClock{}, Panel: panel, Journal: j, Uplink: up, Model: "test", Width: 1280, Height: 720,
 		Log: quietLog(), Metrics: metrics}
 	// Optics as in the synthetic walk.

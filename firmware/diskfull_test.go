@@ -102,9 +102,9 @@ func TestDeviceFullDisk(t *testing.T) {
 	}
 	gate := make(chan struct{})
 	panel := &recPanel{led: map[LED]Pattern{}, ch: make(chan Press, 2)}
-	g := &pacedGNSS{fixes: w.fixes, pace: 8 * time.Millisecond, done: make(chan struct{})}
+	g := &pacedGNSS{fixes: w.fixes, pace: fixPace, done: make(chan struct{})}
 	metrics := &Metrics{}
-	dev := &Device{Config: cfg, Camera: gatedCamera{&pacedCamera{w: w, pace: 1600 * time.Microsecond}, gate}, Detector: synthDetector{w},
+	dev := &Device{Config: cfg, Camera: gatedCamera{&pacedCamera{w: w, pace: framePace}, gate}, Detector: synthDetector{w},
 		GNSS: gatedGNSS{g, gate}, Clock: UTCClock{}, Panel: panel, Journal: j, Uplink: up, Model: "test", Width: 1280, Height: 720,
 		Log: log, Metrics: metrics, Checkpoint: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
