@@ -21,23 +21,33 @@ var accuracyNoise = []string{"--truth-jitter", "2", "--truth-drop", "0.2", "--tr
 // simulator's street20 (the walk the issue and make demo use: a corner, a
 // pause, a dropout, cameras 1.5-15 m from the route) with the truth boxes
 // and with the degraded truth detector, and on walk22 (another town, 640x360
-// at 5 fps) with the degraded detector. Each walk is rendered once.
+// at 5 fps) with the degraded detector; and on street20 with the shipped
+// model (models/camaudit-cams-v1) as the detector, as the device runs. Each
+// walk is rendered once.
 func TestFirmwareAccuracyAcrossScenarios(t *testing.T) {
+	model, err := filepath.Abs(shippedModel)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		scenario string
-		noise    []string
+		detector []string // replay's detector flags; nil: the truth boxes
 	}{
 		{"street20", "../../sim/testdata/street20.yaml", nil},
 		{"street20-noisy", "../../sim/testdata/street20.yaml", accuracyNoise},
 		{"walk22-noisy", "../../firmware/testdata/walk22.yaml", accuracyNoise},
+		{"street20-model", "../../sim/testdata/street20.yaml", []string{"--model", model}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			walk := simWalk(t, tc.scenario)
 			out := filepath.Join(t.TempDir(), "sightings.geojson")
 			args := []string{"replay", "--video", filepath.Join(walk, "walk.avi"), "--nmea", filepath.Join(walk, "track.nmea"),
-				"--truth", filepath.Join(walk, "frames.jsonl"), "--out", out, "--quiet"}
-			t.Logf("%s", fwRun(t, append(args, tc.noise...)...))
+				"--out", out, "--quiet"}
+			if len(tc.detector) == 0 || tc.detector[0] != "--model" {
+				args = append(args, "--truth", filepath.Join(walk, "frames.jsonl"))
+			}
+			t.Logf("%s", fwRun(t, append(args, tc.detector...)...))
 			var r eval.WalkResult
 			if err := json.Unmarshal([]byte(fwRun(t, "eval", "walk", "--truth", filepath.Join(walk, "truth.geojson"), "--sightings", out, "--json")), &r); err != nil {
 				t.Fatal(err)

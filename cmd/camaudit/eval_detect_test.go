@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/camaudit/camaudit/detect"
 )
 
 // shippedModel is the committed default bundle, relative to this package.
@@ -145,12 +147,25 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	if r.Precision == nil || r.Recall == nil || r.AP50 == nil || r.AgnAP50 == nil {
 		t.Fatalf("precision, recall, ap50 or agnostic_ap50 missing: %s", out.String())
 	}
-	// The card reports ~0.9 on 1500 held-out images; 40 images are noisy,
-	// but a model that broke (wrong decode, wrong colour order, wrong
-	// scale) falls far below these.
-	if *r.AgnAP50 < 0.6 || *r.AP50 < 0.5 || *r.Recall < 0.5 || *r.Precision < 0.5 {
-		t.Errorf("shipped model on 40 synthetic images: precision %.3f recall %.3f ap50 %.3f agnostic ap50 %.3f; want >= 0.5, 0.5, 0.5, 0.6",
-			*r.Precision, *r.Recall, *r.AP50, *r.AgnAP50)
+	// 40 images are noisy, but a model that broke (wrong decode, wrong
+	// colour order, wrong scale) falls far below half of what its card
+	// reports on the 1,500 held-out images.
+	b, err := detect.LoadBundle(shippedModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		got  float64
+	}{{"precision", *r.Precision}, {"recall", *r.Recall}, {"ap50", *r.AP50}, {"agnostic_ap50", *r.AgnAP50}} {
+		card, ok := b.Metrics[c.name]
+		if !ok || card <= 0 {
+			t.Errorf("model.yaml has no metrics.%s", c.name)
+			continue
+		}
+		if c.got < card/2 {
+			t.Errorf("shipped model on 40 synthetic images: %s %.3f, under half the card's %.3f", c.name, c.got, card)
+		}
 	}
 	t.Logf("40 synthetic images: precision %.3f recall %.3f ap50 %.3f agnostic ap50 %.3f", *r.Precision, *r.Recall, *r.AP50, *r.AgnAP50)
 }

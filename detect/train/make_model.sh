@@ -14,7 +14,7 @@
 #
 # Settings (environment): MODEL_IMAGES (training images, 12000), MODEL_HOLDOUT
 # (held-out images, 1500), MODEL_SEED (1), MODEL_HOLDOUT_SEED (1001),
-# MODEL_EPOCHS (see below), MODEL_SAMPLES (crops per epoch, 0: one per
+# MODEL_EPOCHS (24), MODEL_SAMPLES (crops per epoch, 6000; 0: one per
 # training image), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
 # MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_OUT (bundle
 # folder), ASSETS (../shared/assets). Work files go to build/.
@@ -27,13 +27,13 @@ IMAGES=${MODEL_IMAGES:-12000}
 HOLDOUT=${MODEL_HOLDOUT:-1500}
 SEED=${MODEL_SEED:-1}
 HSEED=${MODEL_HOLDOUT_SEED:-1001}
-EPOCHS=${MODEL_EPOCHS:-40}
-PRESET=${MODEL_PRESET:-t}
+EPOCHS=${MODEL_EPOCHS:-24}
+PRESET=${MODEL_PRESET:-d}
 CROP=${MODEL_CROP:-320}
 BATCH=${MODEL_BATCH:-32}
 LR=${MODEL_LR:-0.004}
-SAMPLES=${MODEL_SAMPLES:-0}
-THREADS=${MODEL_THREADS:-1}
+SAMPLES=${MODEL_SAMPLES:-6000}
+THREADS=${MODEL_THREADS:-2}
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
 DS=build/dataset
