@@ -27,7 +27,7 @@ test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd,
 bench: ## run the benchmarks and print a summary
 	scripts/bench.sh
 
-model: ## train the default detector on synthetic data and write models/camaudit-cams-v1 (hours on 2 cores; resumable)
+model: ## train the default detector on synthetic data and write models/camaudit-cams-v1 (~70 min on 2 cores; resumable)
 	detect/train/make_model.sh
 
 FUZZTIME ?= 1m
@@ -45,7 +45,7 @@ demo: build ## simulate a walk, run the firmware on it, start the hub, print the
 pi: ## cross-compile camaudit and camaudit-hub for the Pi (linux/arm64) into build/arm64/
 	LDFLAGS="$(LDFLAGS)" scripts/cross.sh build arm64
 
-test-arm64: ## run the device packages' tests as arm64 binaries under qemu-aarch64-static
+test-arm64: ## run the device packages' tests as arm64 binaries under qemu-aarch64-static (-short; TESTFLAGS= for all)
 	scripts/cross.sh test arm64
 
 pi-armhf: ## cross-compile for 32-bit Raspberry Pi OS (linux/arm, GOARM=7) into build/armhf/

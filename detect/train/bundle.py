@@ -127,6 +127,19 @@ def architecture(preset):
             f"channels), a top-down feature pyramid ({'/'.join(str(n) for n in p['neck'])} channels)")
 
 
+def schedule(ck):
+    """How the epochs were run, for the model card: one `make model`, or a
+    run continued with more epochs (make model resumes from last.pt)."""
+    res = ck.get("resumes") or []
+    if not res:
+        return ""
+    first = res[0]["epoch"]
+    steps = "; then ".join(f"`MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}" for r in res)
+    return (f" This bundle was trained in {len(res) + 1} runs: `make model` with {first} epochs, then "
+            f"{steps} (make model resumes from `build/model/last.pt`, and the cosine schedule is "
+            f"stretched to the new number of epochs from that point).")
+
+
 def targets(ev, speed, hist):
     """The issue's targets against what this run reached, and what would close
     any gap, for the model card."""
@@ -296,6 +309,7 @@ def main():
         "THRESHOLD": str(args.threshold),
         "METRICS": metrics_tables(ev),
         "ARCH": architecture(ck["preset"]),
+        "SCHEDULE": schedule(ck),
         "TARGETS": targets(ev, speed, hist),
         "EVAL_MS": f"{ev.get('ms_per_image', 0):.1f}",
         "FORWARD_MS": sfmt(speed.get("forward_ms"), 1),

@@ -137,6 +137,8 @@ def main():
     total_iters = iters_per_epoch * args.epochs
     start_epoch, step = 0, 0
     history = []
+    resumes = []  # [{"epoch": E, "epochs": N}]: continued at epoch E, planned for N epochs
+    prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.fresh:
         ck = torch.load(last, map_location="cpu")
@@ -148,6 +150,10 @@ def main():
         opt.load_state_dict(ck["opt"])
         start_epoch, step = ck["epoch"], ck["step"]
         history = ck.get("history", [])
+        resumes = ck.get("resumes", [])
+        if ck["epoch"] >= ck["args"]["epochs"] or args.epochs != ck["args"]["epochs"]:
+            resumes.append({"epoch": start_epoch, "epochs": args.epochs})
+        prior_seconds = ck.get("train_seconds") or sum(r.get("seconds", 0) for r in history)
         torch.set_rng_state(ck["torch_rng"])
         print(f"train: resumed from {last} at epoch {start_epoch}, step {step}", file=sys.stderr)
 
@@ -156,7 +162,8 @@ def main():
         torch.save({"model": net.state_dict(), "ema": ema.net.state_dict(), "ema_updates": ema.updates,
                     "opt": opt.state_dict(), "epoch": epoch, "step": step, "preset": args.preset,
                     "nc": len(NAMES), "names": NAMES, "export_width": ew, "export_height": eh,
-                    "history": history, "args": vars(args), "torch_rng": torch.get_rng_state()}, tmp)
+                    "history": history, "args": vars(args), "torch_rng": torch.get_rng_state(),
+                    "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, tmp)
         os.replace(tmp, path)
 
     lossf = Loss(len(NAMES))
@@ -230,7 +237,7 @@ def main():
     threshold = vals[-1].get("best_threshold") if vals else None
     torch.save({"ema": ema.net.state_dict(), "threshold": threshold, "preset": args.preset, "nc": len(NAMES), "names": NAMES,
                 "export_width": ew, "export_height": eh, "history": history, "args": vars(args),
-                "train_seconds": round(time.time() - t_start, 1)}, final_path)
+                "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, final_path)
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(history, f, indent=1)
     print(f"train: wrote {final_path}", file=sys.stderr)
