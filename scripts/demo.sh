@@ -64,7 +64,13 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 echo "demo: the device confirmed $want cameras; the hub's registry holds $got"
-curl -fsS "http://127.0.0.1:$hport/api/stats" | python3 -m json.tool | head -30
+curl -fsS "http://127.0.0.1:$hport/api/stats" | python3 -c '
+import json, sys
+st = json.load(sys.stdin)
+print("hub: %d cameras; by type %s; by status %s" % (st["cameras"],
+      json.dumps(st.get("cameras_by_type", {}), sort_keys=True), json.dumps(st.get("cameras_by_status", {}), sort_keys=True)))
+print("hub: accepted messages %s" % json.dumps(st.get("accepted_messages", {}), sort_keys=True))'
+
 echo
 echo "Map:          http://127.0.0.1:$hport/"
 echo "Review page:  http://127.0.0.1:$hport/review.html (token in $out/review-token)"
