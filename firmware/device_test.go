@@ -84,6 +84,16 @@ func (g *pacedGNSS) Next(ctx context.Context) (gnss.Fix, error) {
 	return f, nil
 }
 
+// played reports whether every fix has been delivered.
+func (g *pacedGNSS) played() bool {
+	select {
+	case <-g.done:
+		return true
+	default:
+		return false
+	}
+}
+
 type recPanel struct {
 	mu  sync.Mutex
 	led map[LED]Pattern
@@ -156,14 +166,7 @@ func TestDeviceLive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx) }()
 
-	waitUntil(t, "GNSS played back", 30*time.Second, func() bool {
-		select {
-		case <-g.done:
-			return true
-		default:
-			return false
-		}
-	})
+	waitUntil(t, "GNSS played back", 30*time.Second, g.played)
 	if panel.get(LEDRecording) != On {
 		t.Errorf("recording LED %v while walking, want on", panel.get(LEDRecording))
 	}
@@ -245,14 +248,7 @@ func TestDeviceResumesWalk(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx) }()
-	waitUntil(t, "GNSS played back", 30*time.Second, func() bool {
-		select {
-		case <-g.done:
-			return true
-		default:
-			return false
-		}
-	})
+	waitUntil(t, "GNSS played back", 30*time.Second, g.played)
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {

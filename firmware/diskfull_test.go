@@ -130,14 +130,7 @@ func TestDeviceFullDisk(t *testing.T) {
 
 	// Now the walk: sightings must be kept.
 	close(gate)
-	waitUntil(t, "GNSS played back", 30*time.Second, func() bool {
-		select {
-		case <-g.done:
-			return true
-		default:
-			return false
-		}
-	})
+	waitUntil(t, "GNSS played back", 30*time.Second, g.played)
 	waitUntil(t, "the device to say the disk is full", 10*time.Second, func() bool { return metrics.DiskFull.Load() == 1 })
 	srv := httptest.NewServer(metrics)
 	resp, err := srv.Client().Get(srv.URL)
