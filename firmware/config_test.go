@@ -54,6 +54,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad type", "device: pi-a\nlocate: {min_frames: many}\n", "c.yaml"},
 		{"section not a map", "device: pi-a\ncamera: 3\n", "c.yaml:2: camera: must be a mapping"},
 		{"min frames", "device: pi-a\nlocate: {min_frames: 1}\n", "locate.min_frames: 1 is outside"},
+		{"tile scale", "device: pi-a\nmodel: {tile_scale: 8}\n", "c.yaml:2: model.tile_scale: 8 is outside"},
 		{"metrics", "device: pi-a\nmetrics: {addr: localhost}\n", "metrics.addr"},
 		{"empty", "", "empty configuration"},
 		{"not yaml", "device: [\n", "c.yaml"},

@@ -58,7 +58,8 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	configPath := fs.String("config", "", "device config `FILE` for device id, thresholds, MQTT credentials (optional)")
 	device := fs.String("device", "", "device pseudonym (default: the config's, else replay-dev)")
 	hfov := fs.Float64("hfov", 0, "horizontal field of view in degrees (default: walk.json, else the config's, else 66)")
-	threshold := fs.Float64("threshold", 0, "detector score threshold (0: the bundle's)")
+	threshold := fs.Float64("threshold", 0, "detector score threshold (0: the config's, else the bundle's)")
+	tileScale := fs.Float64("tile-scale", 0, "frame pixels per model pixel in the detector's tiles; below 1 finds smaller cameras for more work (0: the config's, else the bundle's)")
 	flushTimeout := fs.Duration("flush-timeout", 60*time.Second, "how long to wait for the broker to acknowledge everything")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
@@ -74,6 +75,12 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *model != "" && *truth != "" {
 		return fmt.Errorf("%w: give --model or --truth, not both", errUsage)
+	}
+	if *threshold < 0 || *threshold >= 1 {
+		return fmt.Errorf("%w: --threshold %g must be in [0, 1)", errUsage, *threshold)
+	}
+	if *tileScale < 0 || *tileScale > 4 {
+		return fmt.Errorf("%w: --tile-scale %g must be in [0, 4]", errUsage, *tileScale)
 	}
 	if err := noise.check(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -181,11 +188,14 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if dir == "" {
 			dir = cfg.Model.Dir
 		}
-		th := *threshold
-		if th == 0 {
-			th = cfg.Model.Threshold
+		m := firmware.ModelConfig{Dir: dir, Threshold: cfg.Model.Threshold, TileScale: cfg.Model.TileScale}
+		if *threshold != 0 {
+			m.Threshold = *threshold
 		}
-		d, err := openDetector(dir, th)
+		if *tileScale != 0 {
+			m.TileScale = *tileScale
+		}
+		d, err := openDetector(m)
 		if err != nil {
 			return err
 		}

@@ -49,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer j.Close()
 	log.Info("journal", "dir", cfg.Journal.Dir, "pending", rep.Pending, "damaged_regions", rep.Corrupt)
 
-	det, err := openDetector(cfg.Model.Dir, cfg.Model.Threshold)
+	det, err := openDetector(cfg.Model)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}

@@ -57,7 +57,7 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	report("camera", selftestHint(err, "check the cable and that the camera is enabled (libcamera-hello --list-cameras)"), fmt.Sprintf("%dx%d from %s", w, h, cfg.Camera.Source))
 
 	// Model: load, probe, and run one blank frame.
-	det, err := openDetector(cfg.Model.Dir, cfg.Model.Threshold)
+	det, err := openDetector(cfg.Model)
 	if err == nil {
 		m := gocv.NewMatWithSize(max(h, 480), max(w, 640), gocv.MatTypeCV8UC3)
 		t0 := time.Now()

@@ -121,6 +121,9 @@ func TestReplayTruthNoiseFlags(t *testing.T) {
 		{[]string{"--truth", "f.jsonl", "--truth-drop", "1.5"}, "--truth-drop"},
 		{[]string{"--truth", "f.jsonl", "--truth-jitter", "-1"}, "--truth-jitter"},
 		{[]string{"--truth-flip", "0.1"}, "give --truth"},
+		{[]string{"--tile-scale", "5"}, "--tile-scale 5 must be in [0, 4]"},
+		{[]string{"--tile-scale", "-1"}, "--tile-scale"},
+		{[]string{"--threshold", "1"}, "--threshold 1 must be in [0, 1)"},
 	} {
 		var out, errb strings.Builder
 		err := cmdReplay(t.Context(), append([]string{"--video", "v.avi", "--nmea", "n.nmea"}, tc.args...), &out, &errb)

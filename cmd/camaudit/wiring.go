@@ -140,9 +140,10 @@ func (h *hwPanel) Presses() <-chan firmware.Press { return h.presses }
 
 func (h *hwPanel) Set(l firmware.LED, p firmware.Pattern) { h.p.Set(int(l), hw.Pattern(p)) }
 
-// openDetector opens the model bundle (dir, or the default lookup when
-// empty) with a score threshold override (0: the bundle's).
-func openDetector(dir string, threshold float64) (*detect.Detector, error) {
+// openDetector opens the model bundle m.Dir (the default lookup when empty)
+// with m's score threshold and tile scale overrides (0: the bundle's).
+func openDetector(m firmware.ModelConfig) (*detect.Detector, error) {
+	dir := m.Dir
 	if dir == "" {
 		d, err := detect.DefaultModelDir()
 		if err != nil {
@@ -150,7 +151,7 @@ func openDetector(dir string, threshold float64) (*detect.Detector, error) {
 		}
 		dir = d
 	}
-	d, err := detect.Open(dir, detect.Options{Threshold: float32(threshold)})
+	d, err := detect.Open(dir, detect.Options{Threshold: float32(m.Threshold), TileScale: m.TileScale})
 	if err != nil {
 		return nil, err
 	}
