@@ -1,7 +1,6 @@
 package uplink
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/camaudit/camaudit/firmware/journal"
 	"github.com/camaudit/camaudit/internal/brokertest"
+	"github.com/camaudit/camaudit/internal/syncbuf"
 	"github.com/camaudit/camaudit/wire"
 )
 
@@ -112,23 +112,6 @@ func put(t *testing.T, j *journal.Journal, from, to int) {
 	}
 }
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestNoBrokerThenBroker: the uplink starts with no broker, keeps quiet,
 // and delivers everything once the broker appears; outage logs appear once.
 func TestNoBrokerThenBroker(t *testing.T) {
@@ -140,7 +123,7 @@ func TestNoBrokerThenBroker(t *testing.T) {
 	}
 	defer j.Close()
 	put(t, j, 0, 20)
-	var logs logBuf
+	var logs syncbuf.Buffer
 	u, err := New(Options{Broker: b.URL(), Device: "pi-test", Log: slog.New(slog.NewTextHandler(&logs, nil)), MaxBackoff: 300 * time.Millisecond}, j)
 	if err != nil {
 		t.Fatal(err)
