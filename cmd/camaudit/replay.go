@@ -184,11 +184,10 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		det = td
 	} else {
-		dir := *model
-		if dir == "" {
-			dir = cfg.Model.Dir
+		m := cfg.Model // --model, --threshold and --tile-scale override it
+		if *model != "" {
+			m.Dir = *model
 		}
-		m := firmware.ModelConfig{Dir: dir, Threshold: cfg.Model.Threshold, TileScale: cfg.Model.TileScale}
 		if *threshold != 0 {
 			m.Threshold = *threshold
 		}
