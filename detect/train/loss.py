@@ -145,9 +145,10 @@ def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta
     """
     B, N, C = scores.shape
     G = gt.shape[1]
-    fg = torch.zeros(B, N, dtype=torch.bool)
-    tboxes = torch.zeros(B, N, 4)
-    tscores = torch.zeros(B, N, C)
+    dev = scores.device
+    fg = torch.zeros(B, N, dtype=torch.bool, device=dev)
+    tboxes = torch.zeros(B, N, 4, device=dev)
+    tscores = torch.zeros(B, N, C, device=dev)
     bi, gi, ni = _candidates(centres, strides, gt, gmask, radius).nonzero(as_tuple=True)
     if bi.numel() == 0:
         return fg, tboxes, tscores
@@ -164,8 +165,8 @@ def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta
     g_sorted = group[order]
     first = torch.ones_like(g_sorted, dtype=torch.bool)
     first[1:] = g_sorted[1:] != g_sorted[:-1]
-    start = torch.cummax(torch.where(first, torch.arange(len(order)), torch.zeros_like(order)), 0).values
-    rank = torch.arange(len(order)) - start
+    start = torch.cummax(torch.where(first, torch.arange(len(order), device=dev), torch.zeros_like(order)), 0).values
+    rank = torch.arange(len(order), device=dev) - start
     keep = order[rank < topk]
     bi, gi, ni, gb, gc, iou, align, group = bi[keep], gi[keep], ni[keep], gb[keep], gc[keep], iou[keep], align[keep], group[keep]
     # A cell claimed by several boxes goes to the one it overlaps most.
@@ -179,8 +180,8 @@ def assign(scores, pboxes, centres, strides, gt, gmask, topk=10, alpha=0.5, beta
     win = order[first]
     bi, ni, gb, gc, iou, align, group = bi[win], ni[win], gb[win], gc[win], iou[win], align[win], group[win]
     # Normalised alignment: align * (box's best IoU) / (box's best align).
-    amax = torch.zeros(B * G).scatter_reduce(0, group, align, "amax", include_self=False)
-    imax = torch.zeros(B * G).scatter_reduce(0, group, iou, "amax", include_self=False)
+    amax = torch.zeros(B * G, device=dev).scatter_reduce(0, group, align, "amax", include_self=False)
+    imax = torch.zeros(B * G, device=dev).scatter_reduce(0, group, iou, "amax", include_self=False)
     norm = (align * imax[group] / (amax[group] + 1e-9)).clamp(min=0.05)
     fg[bi, ni] = True
     tboxes[bi, ni] = gb

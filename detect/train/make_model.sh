@@ -17,7 +17,11 @@
 # MODEL_EPOCHS (24), MODEL_SAMPLES (crops per epoch, 6000; 0: one per
 # training image), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
 # MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_OUT (bundle
-# folder), ASSETS (../shared/assets). Work files go to build/.
+# folder), ASSETS (../shared/assets), MODEL_DEVICE (cpu; cuda trains on a GPU,
+# with PYTHON naming a python3 whose PyTorch has CUDA), MODEL_WORKERS
+# (data-loader processes: 1 on the CPU, all cores but two on a GPU),
+# MODEL_TIME_BUDGET (minutes for this run's training: the epochs are capped at
+# what fits after the second one; 0: no cap). Work files go to build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -34,6 +38,9 @@ BATCH=${MODEL_BATCH:-32}
 LR=${MODEL_LR:-0.004}
 SAMPLES=${MODEL_SAMPLES:-6000}
 THREADS=${MODEL_THREADS:-2}
+DEVICE=${MODEL_DEVICE:-cpu}
+if [ "$DEVICE" = cpu ]; then WORKERS=${MODEL_WORKERS:-1}; else WORKERS=${MODEL_WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}; fi
+BUDGET=${MODEL_TIME_BUDGET:-0}
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
 DS=build/dataset
@@ -86,11 +93,12 @@ dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
 # Held-out set: every image in its "train" split (--val-frac 0); none is trained on.
 dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 0
 
-step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads)"
+step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
 FRESH=()
 if [ "${MODEL_FRESH:-}" = 1 ]; then FRESH=(--fresh); fi
 nice -n 10 "$PY" detect/train/train.py --data "$DS" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
-  --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" "${FRESH[@]}"
+  --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" \
+  --device "$DEVICE" --workers "$WORKERS" --time-budget "$BUDGET" "${FRESH[@]}"
 
 step "5/7 export to ONNX and compare OpenCV (cv2.dnn) with PyTorch"
 "$PY" detect/train/export.py --ckpt "$B/final.pt" --out "$B/model.onnx"

@@ -4,12 +4,17 @@ python3 -m unittest discover -s detect/train -p 'test_*.py'
 """
 
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
+
+import cv2
 
 import numpy as np
 import torch
 
+from bundle import hardware, schedule
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
@@ -17,6 +22,9 @@ from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
 
 torch.set_num_threads(1)
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class ModelTest(unittest.TestCase):
@@ -206,6 +214,95 @@ class MetricsTest(unittest.TestCase):
         self.assertAlmostEqual(r["classes"]["bullet"]["ap50"], 1.0)
         self.assertAlmostEqual(r["recall_lt16"], 1.0)
         self.assertAlmostEqual(r["recall_gt32"], 0.0)
+
+
+def tiny_dataset(root, n_train=6, n_val=2, size=128):
+    """Writes a YOLO-layout dataset of grey images, each with one dark box."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("val", n_val)):
+        os.makedirs(os.path.join(root, "images", split))
+        os.makedirs(os.path.join(root, "labels", split))
+        for i in range(n):
+            img = np.full((size, size, 3), 150, np.uint8)
+            x, y, w = (int(v) for v in rng.integers(10, 80, 3) // 2 * 2)
+            cv2.rectangle(img, (x, y), (x + w // 2 + 6, y + w // 3 + 6), (30, 30, 30), -1)
+            cv2.imwrite(os.path.join(root, "images", split, f"{i}.jpg"), img)
+            with open(os.path.join(root, "labels", split, f"{i}.txt"), "w") as f:
+                f.write(f"{i % 4} {(x + w / 4 + 3) / size} {(y + w / 6 + 3) / size} {(w / 2 + 6) / size} {(w / 3 + 6) / size}\n")
+
+
+def plain_types(x, path="ck"):
+    """Paths in a loaded checkpoint holding anything but Python builtins and
+    tensors (numpy scalars there break loading under another numpy)."""
+    if isinstance(x, dict):
+        return [p for k, v in x.items() for p in plain_types(v, f"{path}.{k}")]
+    if isinstance(x, (list, tuple)):
+        return [p for i, v in enumerate(x) for p in plain_types(v, f"{path}[{i}]")]
+    if x is None or type(x) in (str, int, float, bool) or isinstance(x, torch.Tensor):
+        return []
+    return [f"{path}: {type(x).__name__}"]
+
+
+def load(path):
+    ck = torch.load(path, map_location="cpu")
+    return ck, plain_types(ck)
+
+
+class TrainRunTest(unittest.TestCase):
+    """train.py end to end on a tiny dataset: time budget, resume records, and
+    checkpoints holding only builtins and tensors."""
+
+    def train(self, data, out, epochs, *extra):
+        cmd = [sys.executable, os.path.join(HERE, "train.py"), "--data", data, "--out", out, "--preset", "d",
+               "--epochs", str(epochs), "--samples", "4", "--batch", "2", "--size", "64", "--val-every", "0",
+               "--warmup", "2", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        return r.stderr
+
+    def test_budget_then_resume(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data, out = os.path.join(tmp, "ds"), os.path.join(tmp, "m")
+            tiny_dataset(data)
+            log = self.train(data, out, 200, "--time-budget", "0.02")
+            self.assertIn("--time-budget 0.02 min", log)
+            ck, bad = load(os.path.join(out, "last.pt"))
+            self.assertEqual(bad, [])
+            cap = ck["epoch"]
+            self.assertLess(cap, 200)
+            self.assertEqual(ck["args"]["epochs"], cap)
+            self.assertEqual(len(ck["history"]), cap)
+            self.assertTrue(all(r["device"] == "cpu" for r in ck["history"]))
+            self.assertEqual(ck["resumes"], [])  # a fresh run records no continuation
+            self.train(data, out, cap + 1)
+            ck, bad = load(os.path.join(out, "last.pt"))
+            self.assertEqual(bad, [])
+            self.assertEqual(ck["epoch"], cap + 1)
+            self.assertEqual(ck["resumes"], [{"epoch": cap, "epochs": cap + 1, "device": "cpu",
+                                              "torch": str(torch.__version__)}])
+            final, bad = load(os.path.join(out, "final.pt"))
+            self.assertEqual(bad, [])
+            self.assertEqual(len(final["history"]), cap + 1)
+            self.assertIn("val", final["history"][-1])
+            # Re-running a finished run trains nothing and records no continuation.
+            self.train(data, out, cap + 1)
+            ck, _ = load(os.path.join(out, "last.pt"))
+            self.assertEqual(len(ck["resumes"]), 1)
+
+
+class CardTextTest(unittest.TestCase):
+    def test_schedule_and_hardware(self):
+        hist = [{"epoch": 1, "seconds": 1800.0}, {"epoch": 2, "seconds": 1800.0, "device": "cpu"},
+                {"epoch": 3, "seconds": 7.0, "device": "NVIDIA H200"}, {"epoch": 4, "seconds": 8.0, "device": "NVIDIA H200"}]
+        self.assertEqual(hardware(hist), "epochs 1-2 on this 2-core machine's CPU (1.00 h); "
+                                         "epochs 3-4 on an NVIDIA H200 GPU (0 min)")
+        ck = {"resumes": [{"epoch": 1, "epochs": 2},
+                          {"epoch": 2, "epochs": 4, "device": "NVIDIA H200", "torch": "2.11", "time_budget_min": 7.5}]}
+        text = schedule(ck)
+        self.assertIn("trained in 3 runs: `make model` with 1 epochs, then `MODEL_EPOCHS=2 make model` from epoch 1; "
+                      "then epochs 3-4 on an NVIDIA H200 (PyTorch 2.11; `MODEL_DEVICE=cuda MODEL_TIME_BUDGET=7.5 make model`)",
+                      text)
+        self.assertEqual(schedule({}), "")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Train CamNet on a YOLO-layout dataset (CPU, resumable, deterministic seed).
+"""Train CamNet on a YOLO-layout dataset (CPU or CUDA, resumable, deterministic seed).
 
 Usage:
   python3 detect/train/train.py --data build/dataset --out build/model [--epochs 30]
@@ -7,7 +7,11 @@ Writes OUT/last.pt (resumable checkpoint, every epoch and every few minutes)
 and OUT/final.pt (EMA weights plus what export.py needs). Prints a progress
 line with throughput and ETA on stderr, and validation metrics (EMA weights,
 whole val images) after each validation epoch. Re-running the same command
-resumes from OUT/last.pt unless --fresh is given.
+resumes from OUT/last.pt unless --fresh is given. --device cuda trains on a
+GPU (checkpoints are saved with CPU tensors and plain Python values, so a run
+continued or exported on another machine, with another PyTorch, loads them);
+--time-budget caps this run's epochs, after its second epoch, at what fits in
+the given minutes, with the learning-rate schedule ending there.
 """
 
 import argparse
@@ -61,6 +65,25 @@ def bf16_fast():
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def plain(x):
+    """x with numpy scalars turned into Python numbers (checkpoints stay loadable
+    across numpy versions and under torch.load(weights_only=True))."""
+    return json.loads(json.dumps(x, default=lambda o: o.item()))
+
+
+def cpu_state(sd):
+    """A state dict with every tensor copied to the CPU."""
+    return {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in sd.items()}
+
+
+def load_checkpoint(path):
+    """torch.load of one of our checkpoints, on the CPU, on old and new PyTorch."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except TypeError:  # PyTorch before 1.13 has no weights_only
+        return torch.load(path, map_location="cpu")
+
+
 def fmt_time(s):
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -71,11 +94,12 @@ def validate(net, root, split, limit, threshold, batch=4):
     """Runs net on whole images of a split; returns Evaluator.summary() with
     the F1-optimal threshold added as best_threshold (and its best_f1)."""
     net.eval()
+    dev = next(net.parameters()).device
     ds = EvalSet(root, split, len(NAMES), limit)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0, collate_fn=collate)
     ev = Evaluator(len(NAMES), NAMES, threshold)
     for imgs, gt, gmask in dl:
-        logits, boxes, _, _ = decode(net(imgs), len(NAMES))
+        logits, boxes, _, _ = decode([m.float().cpu() for m in net(imgs.to(dev))], len(NAMES))
         for (bx, sc, cl), g, m in zip(postprocess(logits, boxes), gt, gmask):
             ev.add(bx.numpy(), sc.numpy(), cl.numpy(), g[m].numpy())
     res = ev.summary()
@@ -116,8 +140,17 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.35, help="score threshold for precision/recall")
     ap.add_argument("--export-size", default="672x368", help="WxH the bundle's ONNX will take")
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
+    ap.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda, cuda:N")
+    ap.add_argument("--time-budget", type=float, default=0,
+                    help="minutes this run may take: after its second epoch, --epochs is lowered to what fits (0: no cap)")
     args = ap.parse_args()
 
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.exit(f"train: --device {args.device}: PyTorch sees no CUDA device")
+    # Recorded per epoch and per continued run, so the model card can say
+    # which part of the training ran where.
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -125,23 +158,27 @@ def main():
     ew, eh = (int(v) for v in args.export_size.split("x"))
 
     # channels_last lets oneDNN pick its fast convolution kernels on CPU.
-    net = CamNet(len(NAMES), args.preset).to(memory_format=torch.channels_last)
+    net = CamNet(len(NAMES), args.preset).to(dev, memory_format=torch.channels_last)
     ema = EMA(net)
+    ema.net.to(dev)
     opt = torch.optim.AdamW(param_groups(net, args.wd), lr=args.lr, betas=(0.9, 0.999))
     ds = TrainSet(args.data, "train", len(NAMES), args.size, args.samples or None, args.seed,
                   per_image=args.per_image)
     if args.batch % args.per_image:
         sys.exit(f"train: --batch {args.batch} must be a multiple of --per-image {args.per_image}")
     iters_per_epoch = len(ds) // (args.batch // args.per_image)
-    bf16 = args.precision == "bf16" or (args.precision == "auto" and bf16_fast())
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and dev.type == "cpu" and bf16_fast())
     total_iters = iters_per_epoch * args.epochs
     start_epoch, step = 0, 0
     history = []
-    resumes = []  # [{"epoch": E, "epochs": N}]: continued at epoch E, planned for N epochs
+    # [{"epoch": E, "epochs": N, "device": D, "torch": V[, "time_budget_min": M]}]:
+    # continued at epoch E on device D with PyTorch V, planned for N epochs
+    # (capped by a time budget).
+    resumes = []
     prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.fresh:
-        ck = torch.load(last, map_location="cpu")
+        ck = load_checkpoint(last)
         if ck["preset"] != args.preset:
             sys.exit(f"train: {last} is preset {ck['preset']!r}, not {args.preset!r}; use --fresh")
         net.load_state_dict(ck["model"])
@@ -151,36 +188,42 @@ def main():
         start_epoch, step = ck["epoch"], ck["step"]
         history = ck.get("history", [])
         resumes = ck.get("resumes", [])
-        if ck["epoch"] >= ck["args"]["epochs"] or args.epochs != ck["args"]["epochs"]:
-            resumes.append({"epoch": start_epoch, "epochs": args.epochs})
+        if start_epoch < args.epochs and (ck["epoch"] >= ck["args"]["epochs"] or args.epochs != ck["args"]["epochs"]):
+            resumes.append({"epoch": start_epoch, "epochs": args.epochs, "device": device_name,
+                            "torch": str(torch.__version__)})
         prior_seconds = ck.get("train_seconds") or sum(r.get("seconds", 0) for r in history)
         torch.set_rng_state(ck["torch_rng"])
         print(f"train: resumed from {last} at epoch {start_epoch}, step {step}", file=sys.stderr)
 
     def save(epoch, path=last):
         tmp = path + ".tmp"
-        torch.save({"model": net.state_dict(), "ema": ema.net.state_dict(), "ema_updates": ema.updates,
-                    "opt": opt.state_dict(), "epoch": epoch, "step": step, "preset": args.preset,
-                    "nc": len(NAMES), "names": NAMES, "export_width": ew, "export_height": eh,
-                    "history": history, "args": vars(args), "torch_rng": torch.get_rng_state(),
+        opt_state = opt.state_dict()
+        opt_state["state"] = {k: cpu_state(v) if isinstance(v, dict) else v for k, v in opt_state["state"].items()}
+        torch.save({"model": cpu_state(net.state_dict()), "ema": cpu_state(ema.net.state_dict()),
+                    "ema_updates": ema.updates, "opt": opt_state, "epoch": epoch, "step": step,
+                    "preset": args.preset, "nc": len(NAMES), "names": NAMES, "export_width": ew,
+                    "export_height": eh, "history": plain(history), "args": vars(args),
+                    "torch_rng": torch.get_rng_state(),
                     "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, tmp)
         os.replace(tmp, path)
 
     lossf = Loss(len(NAMES))
     print(f"train: {len(ds.pairs)} train images, {len(ds) * args.per_image} crops/epoch of {args.size}px, "
           f"batch {args.batch}, {args.epochs} epochs = {total_iters} iterations, preset {args.preset}, "
-          f"{'bf16 autocast' if bf16 else 'fp32'}", file=sys.stderr)
+          f"{'bf16 autocast' if bf16 else 'fp32'}, {dev}", file=sys.stderr)
     t_start = time.time()
     steps_done = 0
     last_save = time.time()
     for epoch in range(start_epoch, args.epochs):
+        if epoch >= args.epochs:  # lowered by --time-budget
+            break
         net.train()
         ds.set_epoch(epoch)
         g = torch.Generator()
         g.manual_seed(args.seed * 1000 + epoch)
         dl = torch.utils.data.DataLoader(ds, batch_size=args.batch // args.per_image, shuffle=True, generator=g,
                                          num_workers=args.workers, collate_fn=collate, drop_last=True,
-                                         persistent_workers=False)
+                                         persistent_workers=False, pin_memory=dev.type == "cuda")
         sums = {"loss": 0.0, "cls": 0.0, "box": 0.0, "pos": 0}
         n = 0
         t_epoch = time.time()
@@ -190,8 +233,9 @@ def main():
                 lr *= (step + 1) / args.warmup
             for grp in opt.param_groups:
                 grp["lr"] = lr
-            imgs = imgs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            imgs = imgs.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            gt, gmask = gt.to(dev, non_blocking=True), gmask.to(dev, non_blocking=True)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 maps = net(imgs)
             loss, parts = lossf([m.float() for m in maps], gt, gmask)
             opt.zero_grad(set_to_none=True)
@@ -219,7 +263,7 @@ def main():
                 last_save = time.time()
         print(file=sys.stderr)
         rec = {"epoch": epoch + 1, "step": step, "loss": sums["loss"] / max(n, 1),
-               "seconds": round(time.time() - t_epoch, 1)}
+               "seconds": round(time.time() - t_epoch, 1), "device": device_name}
         final = epoch + 1 == args.epochs
         if (args.val_every and (epoch + 1) % args.val_every == 0) or final:
             m = validate(ema.net, args.data, "val", 0 if final else args.val_limit, args.threshold)
@@ -230,13 +274,29 @@ def main():
                   f"best F1 {m.get('best_f1', 0):.3f} at {m.get('best_threshold')}",
                   file=sys.stderr, flush=True)
         history.append(rec)
+        if args.time_budget and epoch == start_epoch + 1 and not final:
+            # Epochs left that fit in the budget, at the pace of the run's
+            # second epoch (the first carries start-up costs) plus a
+            # validation's share; the cosine schedule is stretched to end there.
+            spent = time.time() - t_start
+            per_epoch = (time.time() - t_epoch) * 1.08
+            fit = epoch + 1 + max(int((args.time_budget * 60 - spent) / per_epoch), 1)
+            if fit < args.epochs:
+                print(f"train: --time-budget {args.time_budget:g} min: {per_epoch:.1f} s/epoch, "
+                      f"ending at epoch {fit} instead of {args.epochs}", file=sys.stderr)
+                args.epochs = fit
+                total_iters = iters_per_epoch * args.epochs
+                if start_epoch > 0:  # a continued run: its record says where it now ends
+                    if not resumes or resumes[-1]["epoch"] != start_epoch:
+                        resumes.append({"epoch": start_epoch, "device": device_name, "torch": str(torch.__version__)})
+                    resumes[-1].update(epochs=fit, time_budget_min=args.time_budget)
         save(epoch + 1)
         last_save = time.time()
     final_path = os.path.join(args.out, "final.pt")
     vals = [r["val"] for r in history if "val" in r]
     threshold = vals[-1].get("best_threshold") if vals else None
-    torch.save({"ema": ema.net.state_dict(), "threshold": threshold, "preset": args.preset, "nc": len(NAMES), "names": NAMES,
-                "export_width": ew, "export_height": eh, "history": history, "args": vars(args),
+    torch.save({"ema": cpu_state(ema.net.state_dict()), "threshold": plain(threshold), "preset": args.preset, "nc": len(NAMES), "names": NAMES,
+                "export_width": ew, "export_height": eh, "history": plain(history), "args": vars(args),
                 "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, final_path)
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(history, f, indent=1)
