@@ -24,12 +24,13 @@ var accuracyNoise = []string{"--truth-jitter", "2", "--truth-drop", "0.2", "--tr
 // at 5 fps) with the degraded detector. Each walk is rendered once.
 //
 // The street20-model case runs the shipped model (models/camaudit-cams-v1)
-// as the device does. That model does not reach the issue's thresholds yet
-// (its card and docs/firmware.md give its figures), so the case holds it to
-// floors below what it measured (precision 0.82, recall 0.78, count error
-// 4.3 %, median 2.7 m): a regression guard that a broken model,
-// decoder or tiling (which find next to nothing) cannot pass, not the
-// issue's target.
+// with the tile scale docs/firmware.md recommends for a 1280x720 camera
+// (0.5: the frame enlarged twice before tiling). That model does not reach
+// the issue's thresholds everywhere yet (its card and docs/firmware.md give
+// its figures), so the case holds it to floors below what it measured here
+// (precision 0.81, recall 0.91, count error 13 %, median 2.9 m): a
+// regression guard that a broken model, decoder or tiling (which find next
+// to nothing) cannot pass, not the issue's target.
 
 func TestFirmwareAccuracyAcrossScenarios(t *testing.T) {
 	model, err := filepath.Abs(shippedModel)
@@ -46,8 +47,8 @@ func TestFirmwareAccuracyAcrossScenarios(t *testing.T) {
 		{"street20", "../../sim/testdata/street20.yaml", nil, issue},
 		{"street20-noisy", "../../sim/testdata/street20.yaml", accuracyNoise, issue},
 		{"walk22-noisy", "../../firmware/testdata/walk22.yaml", accuracyNoise, issue},
-		{"street20-model", "../../sim/testdata/street20.yaml", []string{"--model", model},
-			walkFloor{recall: 0.6, precision: 0.65, countErr: 0.25, medianM: 5}},
+		{"street20-model", "../../sim/testdata/street20.yaml", []string{"--model", model, "--tile-scale", "0.5"},
+			walkFloor{recall: 0.8, precision: 0.7, countErr: 0.2, medianM: 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			walk := simWalk(t, tc.scenario)

@@ -127,7 +127,7 @@ PYEOF
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run 'TestBundleReproducesPyTorch' ./detect/train
 nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --json > "$B/holdout.json"
 nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --quiet
-CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run '^$' -bench 'BenchmarkBundle' -benchtime 30x ./detect/train | tee "$B/bench.txt"
+CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run '^$' -bench 'BenchmarkBundle' -benchtime 100x ./detect/train | tee "$B/bench.txt"
 "$PY" - "$B/bench.txt" "$B/speed.json" <<'PYEOF'
 import json, re, sys
 text = open(sys.argv[1]).read()
