@@ -66,8 +66,8 @@ def bf16_fast():
 
 
 def plain(x):
-    """x with numpy scalars turned into Python numbers (checkpoints stay loadable
-    across numpy versions and under torch.load(weights_only=True))."""
+    """x with numpy scalars turned into Python numbers, so checkpoints load
+    under another numpy (numpy 2 pickles its scalars under numpy._core)."""
     return json.loads(json.dumps(x, default=lambda o: o.item()))
 
 
@@ -151,6 +151,7 @@ def main():
     # Recorded per epoch and per continued run, so the model card can say
     # which part of the training ran where.
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    run_info = {"device": device_name, "torch": str(torch.__version__)}
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -189,8 +190,7 @@ def main():
         history = ck.get("history", [])
         resumes = ck.get("resumes", [])
         if start_epoch < args.epochs and (ck["epoch"] >= ck["args"]["epochs"] or args.epochs != ck["args"]["epochs"]):
-            resumes.append({"epoch": start_epoch, "epochs": args.epochs, "device": device_name,
-                            "torch": str(torch.__version__)})
+            resumes.append({"epoch": start_epoch, "epochs": args.epochs, **run_info})
         prior_seconds = ck.get("train_seconds") or sum(r.get("seconds", 0) for r in history)
         torch.set_rng_state(ck["torch_rng"])
         print(f"train: resumed from {last} at epoch {start_epoch}, step {step}", file=sys.stderr)
@@ -288,7 +288,7 @@ def main():
                 total_iters = iters_per_epoch * args.epochs
                 if start_epoch > 0:  # a continued run: its record says where it now ends
                     if not resumes or resumes[-1]["epoch"] != start_epoch:
-                        resumes.append({"epoch": start_epoch, "device": device_name, "torch": str(torch.__version__)})
+                        resumes.append({"epoch": start_epoch, **run_info})
                     resumes[-1].update(epochs=fit, time_budget_min=args.time_budget)
         save(epoch + 1)
         last_save = time.time()
