@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import hardware, schedule
+from bundle import hardware, schedule, targets
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
@@ -303,6 +303,23 @@ class CardTextTest(unittest.TestCase):
                       "then epochs 3-4 on an NVIDIA H200 (PyTorch 2.11; `MODEL_DEVICE=cuda MODEL_TIME_BUDGET=7.5 make model`)",
                       text)
         self.assertEqual(schedule({}), "")
+
+    def test_targets_say_whether_training_still_pays(self):
+        ev = {"ap50": 0.5, "sizes": [{"recall": 0.2}]}
+        speed = {"fps_1080p": 18.0}
+
+        def hist(last_run):
+            h = [{"epoch": 5, "val": {"images": 200, "ap50": 0.30}}, {"epoch": 10, "val": {"images": 578, "ap50": 0.40}}]
+            h += [{"epoch": 15 + 5 * i, "val": {"images": 200, "ap50": v}} for i, v in enumerate(last_run)]
+            return h + [{"epoch": 40, "val": {"images": 578, "ap50": 0.45}}]
+
+        flat = targets(ev, speed, hist([0.44, 0.445, 0.45, 0.443]))
+        self.assertIn("| 1920×1080 frames/s on one core, tiled | ≥ 10 | 18.0 | yes |", flat)
+        self.assertIn("10: 0.400*", flat)
+        self.assertIn("still rising from run to run", flat)
+        self.assertIn("stayed between 0.440 and 0.450, so more epochs of this recipe now buy little", flat)
+        rising = targets(ev, speed, hist([0.40, 0.42, 0.44, 0.46]))
+        self.assertIn("More epochs is the first step", rising)
 
 
 if __name__ == "__main__":
