@@ -27,7 +27,7 @@ test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd,
 bench: ## run the benchmarks and print a summary
 	scripts/bench.sh
 
-model: ## train the default detector on synthetic data and write models/camaudit-cams-v1 (~70 min on 2 cores; resumable; MODEL_DEVICE=cuda on a GPU)
+model: ## train the default detector on synthetic data (views + simulated walks, MODEL_WALKS) and write models/camaudit-cams-v1 (~85 min on 2 cores; resumable; MODEL_DEVICE=cuda on a GPU)
 	detect/train/make_model.sh
 
 FUZZTIME ?= 1m

@@ -25,6 +25,7 @@ type evalDetectReport struct {
 	Data         string  `json:"data"`
 	Split        string  `json:"split"`
 	APFloor      float64 `json:"ap_floor"`
+	TileScale    float64 `json:"tile_scale"` // frame pixels per model pixel in the tiles
 	Seconds      float64 `json:"seconds"`
 	MsPerImage   float64 `json:"ms_per_image"`
 	eval.DetectResult
@@ -43,6 +44,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	apFloor := fs.Float64("ap-floor", 0.01, "lowest score kept for AP50 (detections are collected down to it)")
 	roi := fs.String("roi", "0,0,1,1", "region tiled at full resolution, x0,y0,x1,y1 as fractions of the image")
 	fullFrame := fs.String("full-frame", "default", "downscaled whole-image pass: on, off or default (the bundle's)")
+	tileScale := fs.Float64("tile-scale", 0, "image pixels per model pixel in a tile; below 1 finds smaller cameras for more work (0: the bundle's, else 1)")
 	threads := fs.Int("threads", 0, "OpenCV threads (0: OpenCV's default)")
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
@@ -64,7 +66,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *limit < 0 || *threads < 0 {
 		return fmt.Errorf("%w: --limit and --threads must not be negative", errUsage)
 	}
-	opts := detect.Options{Threads: *threads}
+	opts := detect.Options{Threads: *threads, TileScale: *tileScale}
 	r, err := parseROI(*roi)
 	if err != nil {
 		return fmt.Errorf("%w: --roi: %v", errUsage, err)
@@ -167,9 +169,16 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	res := ev.Result()
 	bd := d.Bundle()
+	scale := *tileScale
+	if scale == 0 {
+		scale = 1
+		if bd.Tiling != nil && bd.Tiling.Scale > 0 {
+			scale = bd.Tiling.Scale
+		}
+	}
 	rep := evalDetectReport{
 		Model: bd.Name, ModelVersion: bd.Version, ModelDir: dir, Data: *data, Split: *split,
-		APFloor: *apFloor, Seconds: time.Since(start).Seconds(),
+		APFloor: *apFloor, TileScale: scale, Seconds: time.Since(start).Seconds(),
 		MsPerImage:   float64(detTime.Microseconds()) / 1000 / float64(max(1, len(images))),
 		DetectResult: res,
 	}
@@ -202,8 +211,8 @@ func parseROI(s string) ([]float64, error) {
 
 // printDetectReport writes the metrics as a table.
 func printDetectReport(w io.Writer, r evalDetectReport) error {
-	fmt.Fprintf(w, "model %s %s on %s (%s): %d images, %d objects, threshold %g, %.1f ms/image\n\n",
-		r.Model, r.ModelVersion, r.Data, r.Split, r.Images, r.Objects, r.Threshold, r.MsPerImage)
+	fmt.Fprintf(w, "model %s %s on %s (%s): %d images, %d objects, threshold %g, tile scale %g, %.1f ms/image\n\n",
+		r.Model, r.ModelVersion, r.Data, r.Split, r.Images, r.Objects, r.Threshold, r.TileScale, r.MsPerImage)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tobjects\tdetections\ttp\tprecision\trecall\tap50\t")
 	row := func(c eval.ClassResult) {

@@ -120,6 +120,7 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	}
 	var r struct {
 		Model     string   `json:"model"`
+		TileScale float64  `json:"tile_scale"`
 		Images    int      `json:"images"`
 		Objects   int      `json:"objects"`
 		Precision *float64 `json:"precision"`
@@ -168,4 +169,34 @@ func TestEvalDetectShippedModel(t *testing.T) {
 		}
 	}
 	t.Logf("40 synthetic images: precision %.3f recall %.3f ap50 %.3f agnostic ap50 %.3f", *r.Precision, *r.Recall, *r.AP50, *r.AgnAP50)
+
+	// --tile-scale 0.5 enlarges the image before tiling: the report says
+	// so, and more of the cameras under 16 px are found than at scale 1.
+	var half struct {
+		TileScale float64 `json:"tile_scale"`
+		Sizes     []struct {
+			Objects int      `json:"objects"`
+			Recall  *float64 `json:"recall"`
+		} `json:"sizes"`
+	}
+	out.Reset()
+	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--json", "--quiet", "--tile-scale", "0.5"}, &out, &errOut); err != nil {
+		t.Fatalf("eval detect --tile-scale 0.5: %v (%s)", err, errOut.String())
+	}
+	if err := json.Unmarshal(out.Bytes(), &half); err != nil {
+		t.Fatalf("eval detect --json printed %q: %v", out.String(), err)
+	}
+	if r.TileScale != 1 || half.TileScale != 0.5 {
+		t.Errorf("tile_scale %g and %g, want 1 (the bundle's) and 0.5", r.TileScale, half.TileScale)
+	}
+	if len(half.Sizes) != 3 || half.Sizes[0].Objects != r.Sizes[0].Objects || half.Sizes[0].Recall == nil || r.Sizes[0].Recall == nil {
+		t.Fatalf("sizes at tile scale 0.5 %+v, at 1 %+v: want the same buckets", half.Sizes, r.Sizes)
+	}
+	if *half.Sizes[0].Recall <= *r.Sizes[0].Recall {
+		t.Errorf("recall under 16 px: %.3f at tile scale 0.5, %.3f at 1; enlarging should find more", *half.Sizes[0].Recall, *r.Sizes[0].Recall)
+	}
+	var o, e bytes.Buffer
+	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet", "--tile-scale", "-1"}, &o, &e); err == nil || !strings.Contains(err.Error(), "TileScale") {
+		t.Errorf("--tile-scale -1: err = %v, want one naming TileScale", err)
+	}
 }

@@ -135,13 +135,20 @@ def schedule(ck):
     if not res:
         return ""
 
+    # Runs recorded before train.py kept the data set's name used build/dataset.
+    data = ["dataset"]
+
     def run(r):
         dev = r.get("device", "cpu")
+        on = ""
+        if r.get("data", "dataset") != data[0]:
+            data[0] = r.get("data", "dataset")
+            on = f", training on `build/{data[0]}` from there on"
         if dev == "cpu":
-            return f"`MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}"
+            return f"`MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}{on}"
         budget = f" MODEL_TIME_BUDGET={r['time_budget_min']:g}" if r.get("time_budget_min") else ""
         return (f"epochs {r['epoch'] + 1}-{r['epochs']} on an {dev} (PyTorch {r.get('torch', '?')}; "
-                f"`MODEL_DEVICE=cuda{budget} make model`)")
+                f"`MODEL_DEVICE=cuda{budget} make model`){on}")
 
     first = res[0]["epoch"]
     steps = "; then ".join(run(r) for r in res)
@@ -222,6 +229,31 @@ def targets(ev, speed, hist):
     return "\n".join(out)
 
 
+def walks_line(info):
+    """The model card's line on walk frames in the training set."""
+    if not info.get("walks_cmd"):
+        return "- Walk frames: none (`MODEL_WALKS=0`)."
+    return (f"- Walk frames: `{info['walks_cmd']}` — {info.get('walk_frames', '?')} frames "
+            f"({info.get('walk_boxes', '?')} labelled cameras) of {info.get('walks', '?')} simulated walks "
+            f"along random streets (`camaudit sim walk`: a chest camera on a sidewalk, cameras seen at "
+            f"grazing angles as the walker nears them, motion blur, MJPEG; training photographs only), "
+            f"added to the training split. The firmware's test walks (street20, walk22) are not among them.")
+
+
+def more_metrics(extra):
+    """A table of further `camaudit eval detect --json` results: [(label, result)]."""
+    if not extra:
+        return "(none recorded in this run)"
+    rows = ["| set | tile scale | images | cameras | precision | recall | AP50 | recall < 16 px | 16-32 px | > 32 px |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, ev in extra:
+        sz = [fmt(s.get("recall")) for s in ev.get("sizes", [])] + ["–"] * 3
+        rows.append(f"| {label} | {ev.get('tile_scale', 1):g} | {ev.get('images')} | {ev.get('objects')} | "
+                    f"{fmt(ev.get('precision'))} | {fmt(ev.get('recall'))} | {fmt(ev.get('ap50'))} | "
+                    f"{sz[0]} | {sz[1]} | {sz[2]} |")
+    return "\n".join(rows)
+
+
 def metrics_tables(ev):
     """Markdown tables of a `camaudit eval detect --json` report."""
     lines = ["| class | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
@@ -245,6 +277,8 @@ def main():
                     help="write a staging bundle without metrics or card (to evaluate it and check it in Go)")
     ap.add_argument("--speed", default="", help="JSON from speed.py --json (optional)")
     ap.add_argument("--train-info", default="", help="JSON with dataset facts written by make_model.sh")
+    ap.add_argument("--eval-more", action="append", default=[], metavar="LABEL=FILE",
+                    help="a further camaudit eval detect --json result for the card (repeatable)")
     ap.add_argument("--threshold", type=float, default=0,
                     help="default score threshold (0: the F1-optimal one train.py found on val, else 0.35)")
     ap.add_argument("--out", required=True)
@@ -267,6 +301,13 @@ def main():
     if args.speed:
         with open(args.speed) as f:
             speed = json.load(f)
+    extra = []
+    for spec in args.eval_more:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            sys.exit(f"bundle: --eval-more {spec!r}: want LABEL=FILE")
+        with open(path) as f:
+            extra.append((label, json.load(f)))
     info = {}
     if args.train_info:
         with open(args.train_info) as f:
@@ -302,6 +343,7 @@ def main():
         "crop": int(targs.get("size", 0)),
         "train_seconds": float(ck.get("train_seconds", 0)),
         "holdout": info.get("holdout", ""),
+        **({"walks": info["walks_cmd"], "walk_frames": int(info.get("walk_frames", 0))} if info.get("walks_cmd") else {}),
         "notes": "synthetic images only (camaudit simulator); real-world accuracy not measured",
     }
     manifest = {
@@ -354,6 +396,8 @@ def main():
         "BG_TRAIN": ", ".join(info.get("bg_train", [])), "BG_HOLDOUT": ", ".join(info.get("bg_holdout", [])),
         "THRESHOLD": str(args.threshold),
         "METRICS": metrics_tables(ev),
+        "MORE_METRICS": more_metrics(extra),
+        "WALKS": walks_line(info),
         "ARCH": architecture(ck["preset"]),
         "SCHEDULE": schedule(ck),
         "TARGETS": targets(ev, speed, hist),

@@ -5,7 +5,9 @@
 #   2. build camaudit, split ../shared/assets/backgrounds into train and
 #      held-out folders of symlinks (the photos are never copied)
 #   3. render the training set and a held-out set (different seed, held-out
-#      backgrounds) with `camaudit sim dataset`
+#      backgrounds) with `camaudit sim dataset`, training walks (random
+#      streets, `camaudit sim walk`, walks.py) mixed into the training split,
+#      and the frames of the firmware's two test walks as a second held-out set
 #   4. train (resumable: re-running continues from build/model/last.pt)
 #   5. export to ONNX and compare cv2.dnn with PyTorch
 #   6. stage the bundle, check the Go detector against PyTorch, evaluate it
@@ -21,7 +23,10 @@
 # with PYTHON naming a python3 whose PyTorch has CUDA), MODEL_WORKERS
 # (data-loader processes: 1 on the CPU, all cores but two on a GPU),
 # MODEL_TIME_BUDGET (minutes for this run's training: the epochs are capped at
-# what fits after the second one; 0: no cap). Work files go to build/.
+# what fits after the second one; 0: no cap), MODEL_WALKS (random training
+# walks whose frames join the training split, 20; 0: none), MODEL_WALK_SEED
+# (5000), MODEL_WALK_EVERY (keep every Nth frame of a 2 frames/s walk, 2).
+# Work files go to build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -41,6 +46,9 @@ THREADS=${MODEL_THREADS:-2}
 DEVICE=${MODEL_DEVICE:-cpu}
 if [ "$DEVICE" = cpu ]; then WORKERS=${MODEL_WORKERS:-1}; else WORKERS=${MODEL_WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}; fi
 BUDGET=${MODEL_TIME_BUDGET:-0}
+WALKS=${MODEL_WALKS:-20}
+WSEED=${MODEL_WALK_SEED:-5000}
+WEVERY=${MODEL_WALK_EVERY:-2}
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
 DS=build/dataset
@@ -84,6 +92,7 @@ dataset() {
     return
   fi
   rm -rf "$dir"
+  if [ "$dir" = "$DS" ]; then rm -rf build/walks build/walks-mix; fi  # the mix links into it
   # shellcheck disable=SC2086
   nice -n 10 $cmd
   echo "$cmd" > "$dir/.done"
@@ -93,10 +102,37 @@ dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
 # Held-out set: every image in its "train" split (--val-frac 0); none is trained on.
 dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 0
 
+# cached DIR CMD...: runs CMD unless DIR/.done records the same command.
+cached() {
+  local dir=$1; shift
+  if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "$*" ]; then
+    echo "$dir: up to date" >&2
+    return
+  fi
+  rm -rf "$dir"
+  nice -n 10 "$@"
+  echo "$*" > "$dir/.done"
+}
+TRAIN_DATA=$DS
+WALKS_CMD=""
+if [ "$WALKS" -gt 0 ]; then
+  step "3/7 render $WALKS training walks (seed $WSEED, one frame in $WEVERY kept) and mix them into the training split"
+  WALKS_CMD="detect/train/walks.py --n $WALKS --seed $WSEED --every $WEVERY --backgrounds build/bg-train --mix $DS --out build/walks"
+  cached build/walks "$PY" $WALKS_CMD --camaudit "$CAM"
+  cp build/walks/.done build/walks-mix/.done
+  TRAIN_DATA=build/walks-mix
+fi
+step "3/7 held-out walk frames: the firmware's test walks street20 and walk22-720p"
+for sc in sim/testdata/street20.yaml firmware/testdata/walk22-720p.yaml; do
+  cached "build/walk-eval-src/$(basename "$sc" .yaml)" "$CAM" sim walk --scenario "$sc" --out "build/walk-eval-src/$(basename "$sc" .yaml)" --quiet
+done
+cached build/walk-eval "$PY" detect/train/walks.py --every 5 --out build/walk-eval \
+  --walk build/walk-eval-src/street20 --walk build/walk-eval-src/walk22-720p
+
 step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
 FRESH=()
 if [ "${MODEL_FRESH:-}" = 1 ]; then FRESH=(--fresh); fi
-nice -n 10 "$PY" detect/train/train.py --data "$DS" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
+nice -n 10 "$PY" detect/train/train.py --data "$TRAIN_DATA" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
   --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" \
   --device "$DEVICE" --workers "$WORKERS" --time-budget "$BUDGET" "${FRESH[@]}"
 
@@ -116,6 +152,9 @@ info = {
   "dataset_cmd": "camaudit sim dataset --n $IMAGES --seed $SEED --out $DS --backgrounds build/bg-train --val-frac 0.05 ${MODELS_ARGS[*]:-}",
   "holdout_cmd": "camaudit sim dataset --n $HOLDOUT --seed $HSEED --out $HO --backgrounds build/bg-holdout --val-frac 0 ${MODELS_ARGS[*]:-}",
   "bg_train": sorted(os.listdir("build/bg-train")), "bg_holdout": sorted(os.listdir("build/bg-holdout")),
+  **({"walks_cmd": "$WALKS_CMD", "walks": $WALKS,
+      "walk_frames": json.load(open("build/walks/walks.json"))["frames"],
+      "walk_boxes": json.load(open("build/walks/walks.json"))["boxes"]} if "$WALKS_CMD" else {}),
   "credits": [
     "Street photographs (backgrounds): Mapillary, OpenSfM data/lund, BSD-2-Clause, Copyright (c) 2014 mapillary",
     "Street photographs (backgrounds): Mapillary, mapillary_tools tests/data/images, BSD-2-Clause, Copyright (c) 2018 mapillary",
@@ -127,6 +166,11 @@ PYEOF
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run 'TestBundleReproducesPyTorch' ./detect/train
 nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --json > "$B/holdout.json"
 nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --quiet
+# The same held-out set with the image enlarged twice, and the test walks' frames.
+nice -n 5 "$CAM" eval detect --model "$STAGE" --data "$HO" --split train --tile-scale 0.5 --quiet --json > "$B/holdout-ts0.5.json"
+for ts in 1 0.5; do
+  nice -n 5 "$CAM" eval detect --model "$STAGE" --data build/walk-eval --split train --tile-scale $ts --quiet --json > "$B/walk-eval-ts$ts.json"
+done
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 -run '^$' -bench 'BenchmarkBundle' -benchtime 100x ./detect/train | tee "$B/bench.txt"
 "$PY" - "$B/bench.txt" "$B/speed.json" <<'PYEOF'
 import json, re, sys
@@ -151,8 +195,10 @@ p = sys.argv[1]; info = json.load(open(p)); info["total_time"] = f"{sys.argv[2]}
 json.dump(info, open(p, "w"), indent=1)
 PYEOF
 "$PY" detect/train/bundle.py --ckpt "$B/final.pt" --onnx "$B/model.onnx" --out "$STAGE" \
-  --eval "$B/holdout.json" --speed "$B/speed.json" --train-info "$B/train-info.json"
+  --eval "$B/holdout.json" --speed "$B/speed.json" --train-info "$B/train-info.json" \
+  --eval-more "held-out set=$B/holdout-ts0.5.json" \
+  --eval-more "test walks' frames=$B/walk-eval-ts1.json" --eval-more "test walks' frames=$B/walk-eval-ts0.5.json"
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 ./detect/train
 mkdir -p "$OUT"
 cp "$STAGE/model.onnx" "$STAGE/model.yaml" "$STAGE/reference.json" "$STAGE/MODEL_CARD.md" "$OUT/"
-step "done: $OUT ($(( ($(date +%s) - START) / 60 )) min)"
+step "done: $OUT"

@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import hardware, schedule, targets
+from bundle import hardware, more_metrics, schedule, targets, walks_line
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
 from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
+from walks import NAMES as WALK_NAMES, labels as walk_labels, scenario as walk_scenario
 
 torch.set_num_threads(1)
 
@@ -272,14 +273,14 @@ class TrainRunTest(unittest.TestCase):
             self.assertLess(cap, 200)
             self.assertEqual(ck["args"]["epochs"], cap)
             self.assertEqual(len(ck["history"]), cap)
-            self.assertTrue(all(r["device"] == "cpu" for r in ck["history"]))
+            self.assertTrue(all(r["device"] == "cpu" and r["data"] == "ds" for r in ck["history"]))
             self.assertEqual(ck["resumes"], [])  # a fresh run records no continuation
             self.train(data, out, cap + 1)
             ck, bad = load(os.path.join(out, "last.pt"))
             self.assertEqual(bad, [])
             self.assertEqual(ck["epoch"], cap + 1)
             self.assertEqual(ck["resumes"], [{"epoch": cap, "epochs": cap + 1, "device": "cpu",
-                                              "torch": str(torch.__version__)}])
+                                              "torch": str(torch.__version__), "data": "ds"}])
             final, bad = load(os.path.join(out, "final.pt"))
             self.assertEqual(bad, [])
             self.assertEqual(len(final["history"]), cap + 1)
@@ -290,7 +291,60 @@ class TrainRunTest(unittest.TestCase):
             self.assertEqual(len(ck["resumes"]), 1)
 
 
+class WalksTest(unittest.TestCase):
+    """walks.py: random training walks and their YOLO labels (the rendering
+    itself is tested from Go, TestWalkFrames, with a real camaudit)."""
+
+    def test_scenario_is_deterministic_and_sane(self):
+        a, b, c = walk_scenario(5000, ""), walk_scenario(5000, ""), walk_scenario(5001, "/bg")
+        self.assertEqual(a, b)
+        self.assertNotEqual(a["cameras"], c["cameras"])
+        self.assertEqual(c["backgrounds"], "/bg")
+        self.assertNotIn("backgrounds", a)
+        for sc in (a, c, walk_scenario(5002, ""), walk_scenario(5003, "")):
+            ids = [cam["id"] for cam in sc["cameras"]]
+            self.assertEqual(len(ids), len(set(ids)))
+            self.assertGreaterEqual(len(ids), 10)
+            streets = {st["id"] for st in sc["streets"]}
+            for cam in sc["cameras"]:
+                self.assertIn(cam["type"], WALK_NAMES)
+                self.assertIn(cam["at"]["street"], streets)
+                self.assertEqual("offset_m" in cam["at"], cam["mount"] in ("pole", "street_lamp"))
+            self.assertEqual(sc["device"]["fps"], 2)
+            self.assertGreaterEqual(len(sc["route"]["points"]), 2)
+            self.assertNotIn(sc["seed"], (20, 22))  # the firmware's test walks
+
+    def test_labels(self):
+        boxes = [{"type": "bullet", "box": [100, 50, 140, 70], "visible": 1},
+                 {"type": "dome", "box": [-10, 0, 10, 20], "visible": 0.8},      # clipped at the left edge
+                 {"type": "ptz", "box": [10, 10, 30, 30], "visible": 0.1},      # hidden
+                 {"type": "alpr", "box": [10, 10, 12, 12], "visible": 1},       # too small
+                 {"type": "person", "box": [10, 10, 50, 50], "visible": 1}]     # not a camera class
+        rows = walk_labels(boxes, 200, 100, 0.3, 4)
+        self.assertEqual(rows, ["1 0.600000 0.600000 0.200000 0.200000",
+                                "0 0.025000 0.100000 0.050000 0.200000"])
+        self.assertEqual(walk_labels(None, 200, 100, 0.3, 4), [])
+
+
 class CardTextTest(unittest.TestCase):
+    def test_walk_lines(self):
+        self.assertIn("none (`MODEL_WALKS=0`)", walks_line({}))
+        line = walks_line({"walks_cmd": "detect/train/walks.py --n 2", "walks": 2, "walk_frames": 30, "walk_boxes": 99})
+        self.assertIn("`detect/train/walks.py --n 2` — 30 frames (99 labelled cameras) of 2 simulated walks", line)
+        self.assertIn("(none recorded", more_metrics([]))
+        ev = {"tile_scale": 0.5, "images": 10, "objects": 40, "precision": 0.5, "recall": 0.25, "ap50": 0.3,
+              "sizes": [{"recall": 0.1}, {"recall": 0.2}, {"recall": 0.7}]}
+        self.assertIn("| walks | 0.5 | 10 | 40 | 0.500 | 0.250 | 0.300 | 0.100 | 0.200 | 0.700 |",
+                      more_metrics([("walks", ev)]))
+
+    def test_schedule_names_a_change_of_data(self):
+        ck = {"resumes": [{"epoch": 10, "epochs": 20, "data": "dataset"},
+                          {"epoch": 20, "epochs": 30, "data": "walks-mix"}]}
+        text = schedule(ck)
+        self.assertIn("`MODEL_EPOCHS=20 make model` from epoch 10; then `MODEL_EPOCHS=30 make model` from epoch 20, "
+                      "training on `build/walks-mix` from there on", text)
+
+
     def test_schedule_and_hardware(self):
         hist = [{"epoch": 1, "seconds": 1800.0}, {"epoch": 2, "seconds": 1800.0, "device": "cpu"},
                 {"epoch": 3, "seconds": 7.0, "device": "NVIDIA H200"}, {"epoch": 4, "seconds": 8.0, "device": "NVIDIA H200"}]

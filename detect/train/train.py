@@ -151,7 +151,9 @@ def main():
     # Recorded per epoch and per continued run, so the model card can say
     # which part of the training ran where.
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    run_info = {"device": device_name, "torch": str(torch.__version__)}
+    # The data set's folder name: a continued run may add data (walk frames).
+    data_name = os.path.basename(os.path.normpath(args.data))
+    run_info = {"device": device_name, "torch": str(torch.__version__), "data": data_name}
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -172,9 +174,9 @@ def main():
     total_iters = iters_per_epoch * args.epochs
     start_epoch, step = 0, 0
     history = []
-    # [{"epoch": E, "epochs": N, "device": D, "torch": V[, "time_budget_min": M]}]:
-    # continued at epoch E on device D with PyTorch V, planned for N epochs
-    # (capped by a time budget).
+    # [{"epoch": E, "epochs": N, "device": D, "torch": V, "data": S[, "time_budget_min": M]}]:
+    # continued at epoch E on device D with PyTorch V and data set folder S,
+    # planned for N epochs (capped by a time budget).
     resumes = []
     prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
@@ -263,7 +265,7 @@ def main():
                 last_save = time.time()
         print(file=sys.stderr)
         rec = {"epoch": epoch + 1, "step": step, "loss": sums["loss"] / max(n, 1),
-               "seconds": round(time.time() - t_epoch, 1), "device": device_name}
+               "seconds": round(time.time() - t_epoch, 1), "device": device_name, "data": data_name}
         final = epoch + 1 == args.epochs
         if (args.val_every and (epoch + 1) % args.val_every == 0) or final:
             m = validate(ema.net, args.data, "val", 0 if final else args.val_limit, args.threshold)
