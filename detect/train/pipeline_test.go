@@ -42,7 +42,9 @@ func TestWalkFrames(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "camaudit")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/camaudit").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/camaudit")
+	build.Env = hostEnv()
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/camaudit: %v\n%s", err, out)
 	}
 	walks := func(out string, args ...string) {
@@ -122,4 +124,20 @@ func readLabels(t *testing.T, root string) map[string]string {
 		m[filepath.Base(f)] = string(b)
 	}
 	return m
+}
+
+// hostEnv is the environment without the cross-compilation settings of
+// scripts/cross.sh (make test-arm64 runs this test as an arm64 binary): the
+// camaudit that renders walks is a tool of the development machine, built
+// for it and run natively.
+func hostEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "GOOS", "GOARCH", "GOARM", "CC", "CXX", "GOFLAGS", "CGO_CPPFLAGS", "CGO_CFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
