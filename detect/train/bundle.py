@@ -136,14 +136,15 @@ def schedule(ck):
         return ""
 
     # Runs recorded before train.py kept the data set's name used build/dataset.
-    data = ["dataset"]
+    data = "dataset"
 
     def run(r):
+        nonlocal data
         dev = r.get("device", "cpu")
         on = ""
-        if r.get("data", "dataset") != data[0]:
-            data[0] = r.get("data", "dataset")
-            on = f", training on `build/{data[0]}` from there on"
+        if r.get("data", "dataset") != data:
+            data = r.get("data", "dataset")
+            on = f", training on `build/{data}` from there on"
         if dev == "cpu":
             return f"`MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}{on}"
         budget = f" MODEL_TIME_BUDGET={r['time_budget_min']:g}" if r.get("time_budget_min") else ""

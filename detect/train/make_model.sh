@@ -83,25 +83,6 @@ echo "backgrounds: $(ls build/bg-train | wc -l) for training, $(ls build/bg-hold
 MODELS_ARGS=()
 if [ -n "${MODEL_MESHES:-}" ]; then MODELS_ARGS=(--models "$MODEL_MESHES"); fi
 
-# dataset DIR N SEED BGDIR VALFRAC: renders unless DIR/.done records the same command.
-dataset() {
-  local dir=$1 n=$2 seed=$3 bg=$4 vf=$5
-  local cmd="$CAM sim dataset --n $n --seed $seed --out $dir --backgrounds $bg --val-frac $vf ${MODELS_ARGS[*]:-}"
-  if [ -f "$dir/.done" ] && [ "$(cat "$dir/.done")" = "$cmd" ]; then
-    echo "dataset $dir: up to date" >&2
-    return
-  fi
-  rm -rf "$dir"
-  if [ "$dir" = "$DS" ]; then rm -rf build/walks build/walks-mix; fi  # the mix links into it
-  # shellcheck disable=SC2086
-  nice -n 10 $cmd
-  echo "$cmd" > "$dir/.done"
-}
-step "3/7 render training set ($IMAGES images, seed $SEED) and held-out set ($HOLDOUT images, seed $HSEED)"
-dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
-# Held-out set: every image in its "train" split (--val-frac 0); none is trained on.
-dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 0
-
 # cached DIR CMD...: runs CMD unless DIR/.done records the same command.
 cached() {
   local dir=$1; shift
@@ -113,11 +94,22 @@ cached() {
   nice -n 10 "$@"
   echo "$*" > "$dir/.done"
 }
+# dataset DIR N SEED BGDIR VALFRAC: renders unless DIR/.done records the same command.
+dataset() {
+  cached "$1" "$CAM" sim dataset --n "$2" --seed "$3" --out "$1" --backgrounds "$4" --val-frac "$5" "${MODELS_ARGS[@]}"
+}
+step "3/7 render training set ($IMAGES images, seed $SEED) and held-out set ($HOLDOUT images, seed $HSEED)"
+dataset "$DS" "$IMAGES" "$SEED" build/bg-train 0.05
+# Held-out set: every image in its "train" split (--val-frac 0); none is trained on.
+dataset "$HO" "$HOLDOUT" "$HSEED" build/bg-holdout 0
+
 TRAIN_DATA=$DS
 WALKS_CMD=""
 if [ "$WALKS" -gt 0 ]; then
   step "3/7 render $WALKS training walks (seed $WSEED, one frame in $WEVERY kept) and mix them into the training split"
   WALKS_CMD="detect/train/walks.py --n $WALKS --seed $WSEED --every $WEVERY --backgrounds build/bg-train --mix $DS --out build/walks"
+  # build/walks-mix links into the training set: a re-rendered one makes it anew.
+  if [ "$DS/.done" -nt build/walks/.done ]; then rm -rf build/walks; fi
   cached build/walks "$PY" $WALKS_CMD --camaudit "$CAM"
   cp build/walks/.done build/walks-mix/.done
   TRAIN_DATA=build/walks-mix
