@@ -235,7 +235,7 @@ def walks_line(info):
     if not info.get("walks_cmd"):
         return "- Walk frames: none (`MODEL_WALKS=0`)."
     return (f"- Walk frames: `{info['walks_cmd']}` — {info.get('walk_frames', '?')} frames "
-            f"({info.get('walk_boxes', '?')} labelled cameras) of {info.get('walks', '?')} simulated walks "
+            f"({info.get('walk_boxes', '?')} labelled cameras) of {info.get('walks', '?')} simulated walk{'' if info.get('walks') == 1 else 's'} "
             f"along random streets (`camaudit sim walk`: a chest camera on a sidewalk, cameras seen at "
             f"grazing angles as the walker nears them, motion blur, MJPEG; training photographs only), "
             f"added to the training split. The firmware's test walks (street20, walk22) are not among them.")
