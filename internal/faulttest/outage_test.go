@@ -59,6 +59,13 @@ func TestBrokerOutageSixtySeconds(t *testing.T) {
 	b := brokertest.Start(t, "")
 	dbPath := filepath.Join(t.TempDir(), "hub.db")
 	hub := StartHub(t, bins.Hub, HubOptions{DB: dbPath, Broker: b.URL(), ClientID: "hub-outage"})
+	// Once (under a loaded make test) the hub stored nothing after the
+	// broker came back: on a failure, say what hub and broker logged.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hub log:\n%s\nbroker log:\n%s", tail(hub.Proc().Output(), 4000), tail(b.Log(), 2000))
+		}
+	})
 	db := OpenDB(t, dbPath)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "sightings.geojson")
