@@ -297,6 +297,10 @@ func (d *Detector) Batched() bool { return d.batched }
 // Threshold reports the score threshold in use.
 func (d *Detector) Threshold() float32 { return d.thr }
 
+// TileScale reports the frame pixels per model pixel in the tiles in use
+// (the option's, else the bundle's, else 1), so that reports can say it.
+func (d *Detector) TileScale() float64 { return d.cfg.scale }
+
 // Tiles returns the model inputs a frame of the given size is cut into:
 // source rectangles in frame pixels, the full-frame pass (if any) last.
 func (d *Detector) Tiles(size image.Point) []image.Rectangle {

@@ -169,16 +169,9 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	res := ev.Result()
 	bd := d.Bundle()
-	scale := *tileScale
-	if scale == 0 {
-		scale = 1
-		if bd.Tiling != nil && bd.Tiling.Scale > 0 {
-			scale = bd.Tiling.Scale
-		}
-	}
 	rep := evalDetectReport{
 		Model: bd.Name, ModelVersion: bd.Version, ModelDir: dir, Data: *data, Split: *split,
-		APFloor: *apFloor, TileScale: scale, Seconds: time.Since(start).Seconds(),
+		APFloor: *apFloor, TileScale: d.TileScale(), Seconds: time.Since(start).Seconds(),
 		MsPerImage:   float64(detTime.Microseconds()) / 1000 / float64(max(1, len(images))),
 		DetectResult: res,
 	}
