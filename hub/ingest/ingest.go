@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,7 +120,8 @@ type Ingester struct {
 	queue chan inbound
 
 	connected atomic.Bool
-	mu        sync.Mutex // guards the fields below
+	conns     atomic.Int64 // connections made so far; a subscription retry ends when a newer one exists
+	mu        sync.Mutex   // guards the fields below
 	stats     Stats
 	lastLog   map[wire.Reason]time.Time
 	quiet     map[wire.Reason]int64 // rejects not logged since the last line
@@ -201,18 +204,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		opts.SetTLSConfig(in.cfg.TLS)
 	}
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
-		filters := in.Filters()
-		tok := c.SubscribeMultiple(filters, in.onMessage)
-		go func() {
-			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				in.log.Error("subscribing failed; reconnecting", "broker", in.cfg.Broker, "err", tok.Error())
-				// Force a reconnect cycle so that the subscription is retried.
-				c.Disconnect(0)
-				return
-			}
-			in.connected.Store(true)
-			in.log.Info("subscribed", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID, "group", in.cfg.Group, "clean_session", in.cfg.CleanSession)
-		}()
+		go in.subscribe(ctx, c, in.conns.Add(1))
 	})
 	client := mqtt.NewClient(opts)
 	in.log.Info("connecting to the broker", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID)
@@ -225,6 +217,72 @@ func (in *Ingester) Run(ctx context.Context) error {
 	in.loop(ctx)
 	client.Disconnect(250)
 	in.connected.Store(false)
+	return nil
+}
+
+// How long subscribe waits for the broker's answer, and between attempts
+// (doubling from subscribeRetry up to subscribeRetryMax).
+const (
+	subscribeTimeout  = 30 * time.Second
+	subscribeRetry    = 2 * time.Second
+	subscribeRetryMax = time.Minute
+)
+
+// subscribe subscribes to the filters on connection number conn, and
+// retries with backoff while the broker refuses (an ACL that does not let
+// the hub's user read camaudit/...) or does not answer, for as long as that
+// connection is open and no newer one has been made (a reconnect subscribes
+// on its own). It does not disconnect to force a retry: paho never
+// reconnects a client after Disconnect, so the hub would stay deaf.
+func (in *Ingester) subscribe(ctx context.Context, c mqtt.Client, conn int64) {
+	wait := subscribeRetry
+	for {
+		err := in.trySubscribe(c)
+		if err == nil {
+			in.connected.Store(true)
+			in.log.Info("subscribed", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID, "group", in.cfg.Group, "clean_session", in.cfg.CleanSession)
+			return
+		}
+		in.log.Error("subscribing failed; nothing is received until it works (retrying)", "broker", in.cfg.Broker, "client_id", in.cfg.ClientID, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if in.conns.Load() != conn || !c.IsConnectionOpen() {
+			return
+		}
+		wait = min(2*wait, subscribeRetryMax)
+	}
+}
+
+// trySubscribe makes one subscription attempt and says why it failed: no
+// answer, an error, or filters the broker refused (SUBACK return code 0x80,
+// which paho reports in the token's result, not as an error).
+func (in *Ingester) trySubscribe(c mqtt.Client) error {
+	filters := in.Filters()
+	tok := c.SubscribeMultiple(filters, in.onMessage)
+	if !tok.WaitTimeout(subscribeTimeout) {
+		return fmt.Errorf("no answer from the broker within %v", subscribeTimeout)
+	}
+	if err := tok.Error(); err != nil {
+		return err
+	}
+	st, ok := tok.(*mqtt.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	granted := st.Result()
+	var refused []string
+	for f := range filters {
+		if code, ok := granted[f]; !ok || code >= 0x80 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("the broker refused the subscription to %s (does its ACL let this hub's user read them?)", strings.Join(refused, ", "))
+	}
 	return nil
 }
 

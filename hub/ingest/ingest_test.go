@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -267,5 +268,76 @@ func TestPanicRejectsOnlyTheCulprit(t *testing.T) {
 	c, _ := st.Counters(context.Background())
 	if c.Rejected[string(ReasonPanic)] != 1 {
 		t.Errorf("stored counters %+v, want the panic counted", c.Rejected)
+	}
+}
+
+// TestSubscriptionRefusedThenAllowed starts the hub against a broker that
+// does not let it subscribe (Mosquitto's dynamic-security plugin with
+// subscriptions denied by default, as a locked-down broker would be): the
+// broker answers the SUBSCRIBE with return code 0x80, which paho does not
+// report as an error. The hub must say so, stay "not connected", and keep
+// retrying on the same connection, so that once the operator grants the
+// access (a dynamic-security command) it subscribes and stores what devices
+// publish, without a restart.
+func TestSubscriptionRefusedThenAllowed(t *testing.T) {
+	plugin := brokertest.DynsecPlugin()
+	if plugin == "" {
+		t.Fatal("Mosquitto's dynamic-security plugin is missing: run `make setup` (package mosquitto)")
+	}
+	// Mosquitto started as root runs as user mosquitto, and the plugin
+	// rewrites its file after a change: use a folder that user may write.
+	dir, err := os.MkdirTemp("", "camaudit-dynsec-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// Anonymous clients may publish anything, and send and read the plugin's
+	// control topic; nobody may subscribe elsewhere.
+	conf := filepath.Join(dir, "dynsec.json")
+	if err := os.WriteFile(conf, []byte(`{"defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true, "subscribe": false, "unsubscribe": true},
+ "clients": [], "anonymousGroup": "anon",
+ "groups": [{"groupname": "anon", "roles": [{"rolename": "control"}]}],
+ "roles": [{"rolename": "control", "acls": [
+  {"acltype": "publishClientSend", "topic": "$CONTROL/dynamic-security/#", "allow": true},
+  {"acltype": "subscribePattern", "topic": "$CONTROL/dynamic-security/#", "allow": true}]}]}`), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	b := brokertest.Start(t, fmt.Sprintf("plugin %s\nplugin_opt_config_file %s\n", plugin, conf))
+	st := openStore(t)
+	var logBuf syncbuf.Buffer
+	in := New(Config{Broker: b.URL(), ClientID: "hub-acl", Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	waitFor(t, "the refusal to be logged", func() bool { return strings.Contains(logBuf.String(), "refused the subscription") })
+	if in.Stats().Connected {
+		t.Fatalf("the hub reports itself connected although the broker refused its subscription:\n%s", logBuf.String())
+	}
+	for f := range in.Filters() {
+		if !strings.Contains(logBuf.String(), f) {
+			t.Errorf("the log does not name the refused filter %s:\n%s", f, logBuf.String())
+		}
+	}
+
+	pub := publisher(t, b.URL(), "pub-acl")
+	publish(t, pub, "$CONTROL/dynamic-security/v1", []byte(`{"commands": [{"command": "setDefaultACLAccess", "acls": [{"acltype": "subscribe", "allow": true}]}]}`))
+	waitFor(t, "the retried subscription", func() bool { return in.Stats().Connected })
+	publish(t, pub, wire.Topic("pi-acl", wire.KindSightings), encode(t, sighting(7, "pi-acl")))
+	waitFor(t, "the sighting to be stored", func() bool { return in.Stats().Accepted == 1 })
+	if n := strings.Count(logBuf.String(), "connecting to the broker"); n != 1 {
+		t.Errorf("the hub connected %d times; the retry should reuse its connection:\n%s", n, logBuf.String())
+	}
+	if strings.Contains(logBuf.String(), "lost the broker") {
+		t.Errorf("the hub lost its connection while retrying the subscription:\n%s", logBuf.String())
 	}
 }

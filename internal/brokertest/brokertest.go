@@ -132,6 +132,21 @@ func (b *Broker) Stop() {
 	b.cmd = nil
 }
 
+// DynsecPlugin returns the path of Mosquitto's dynamic-security plugin
+// (shipped in Debian's mosquitto package), or "" if it is missing. Tests use
+// it for a broker that refuses subscriptions (SUBACK 0x80): the plain ACL
+// file only filters what is delivered.
+func DynsecPlugin() string {
+	m, _ := filepath.Glob("/usr/lib/*/mosquitto_dynamic_security.so")
+	if len(m) == 0 {
+		m, _ = filepath.Glob("/usr/lib/mosquitto_dynamic_security.so")
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	return m[0]
+}
+
 // Log returns what the broker has written to its log since its last start.
 func (b *Broker) Log() string {
 	b.mu.Lock()
