@@ -161,6 +161,19 @@ func TestNMS(t *testing.T) {
 			{b: box{0, 0, 10, 10}, score: 0.6, class: 1},
 			{b: box{1, 1, 11, 11}, score: 0.9, class: 0},
 		}, 0.5, []float32{0.9, 0.6}},
+		{"same class, other extent from another tile: dropped", []cand{
+			{b: box{557, 318.5, 574.6, 331.8}, score: 0.86, class: 3, pass: 9},
+			{b: box{552.5, 311.2, 577.7, 331.2}, score: 0.36, class: 3, pass: 12}, // IoU 0.45, the first lies inside
+		}, 0.5, []float32{0.86}},
+		{"cut and whole guesses of one tile: the better kept", []cand{
+			{b: box{841.4, 457.3, 850.8, 467.5}, score: 0.86, class: 2, pass: 10, cut: true},
+			{b: box{841.5, 457.4, 850.9, 467.1}, score: 0.72, class: 2, pass: 10},
+		}, 0.5, []float32{0.86}},
+		{"two cameras side by side: both kept", []cand{
+			{b: box{100, 100, 110, 110}, score: 0.9, class: 0},
+			{b: box{108, 100, 118, 110}, score: 0.8, class: 0},
+			{b: box{100, 111, 110, 121}, score: 0.7, class: 1},
+		}, 0.5, []float32{0.9, 0.8, 0.7}},
 		{"IoU at threshold kept", []cand{
 			// IoU of these two is exactly 1/3.
 			{b: box{0, 0, 10, 10}, score: 0.9},

@@ -62,6 +62,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tileScale := fs.Float64("tile-scale", 0, "frame pixels per model pixel in the detector's tiles; below 1 finds smaller cameras for more work (0: the config's, else the bundle's)")
 	flushTimeout := fs.Duration("flush-timeout", 60*time.Second, "how long to wait for the broker to acknowledge everything")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	verbose := fs.Bool("v", false, "debug logging: each track's fate (located, merged, kept apart, unconfirmed) and why")
 	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
@@ -88,7 +89,11 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !noise.zero() && *truth == "" {
 		return fmt.Errorf("%w: --truth-jitter, --truth-drop, --truth-flip and --truth-false degrade --truth boxes; give --truth", errUsage)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg := firmware.Default()
 	cfg.Device = "replay-dev"
