@@ -395,36 +395,48 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	}
 	// Heading and GNSS errors stay correlated for about a second.
 	span := t.Last().Time.Sub(t.Obs[0].Time).Seconds()
-	est, err := Intersect(bs, 0.7*w.opt.SigmaM, math.Max(2, span))
-	if err != nil {
-		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %v", ErrNotConfirmed, err)
-	}
-	// The covariance of the fit trusts the bearings to be independent, and
-	// is taken where the fit landed: for a camera seen over a small turn of
-	// the line of sight (far ahead, or a short fragment) it is too
-	// optimistic about the range, which the heading's slowly wandering
-	// error decides. The range is known to no better than headingDriftDeg
-	// over the turn, at the range the fit found or, if larger, the one the
-	// boxes' sizes suggest (a heading error that shortens the range also
-	// shortens the fit's own idea of it).
-	est.SpreadDeg = turn(sights, est)
-	if est.SpreadDeg > 0 {
-		r := est.RangeM
-		var sr []float64
-		for _, wd := range widths {
-			if wd > 0 {
-				sr = append(sr, f*size/wd)
+	floor, nEff := 0.7*w.opt.SigmaM, math.Max(2, span)
+	est, err := Intersect(bs, floor, nEff)
+	if err == nil {
+		// The covariance of the fit trusts the bearings to be independent, and
+		// is taken where the fit landed: for a camera seen over a small turn of
+		// the line of sight (far ahead, or a short fragment) it is too
+		// optimistic about the range, which the heading's slowly wandering
+		// error decides. The range is known to no better than headingDriftDeg
+		// over the turn, at the range the fit found or, if larger, the one the
+		// boxes' sizes suggest (a heading error that shortens the range also
+		// shortens the fit's own idea of it).
+		est.SpreadDeg = turn(sights, est)
+		if est.SpreadDeg > 0 {
+			r := est.RangeM
+			var sr []float64
+			for _, wd := range widths {
+				if wd > 0 {
+					sr = append(sr, f*size/wd)
+				}
+			}
+			if len(sr) > 0 {
+				r = math.Max(r, median(sr))
+			}
+			along := r * headingDriftDeg / est.SpreadDeg
+			if along > est.RelErrM {
+				floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
+				est.RelErrM = along
+				est.ErrM = math.Sqrt(along*along + floor2)
 			}
 		}
-		if len(sr) > 0 {
-			r = math.Max(r, median(sr))
+	}
+	// A camera walked towards: its lines of sight barely turned, but its
+	// boxes grew (approach.go).
+	if err != nil || est.ErrM > cfg.MaxErrM {
+		if a, ok := approach(bs, widths, size, f, floor, nEff); ok && a.ErrM <= approachMaxErr*cfg.MaxErrM && (err != nil || a.ErrM < est.ErrM) {
+			w.log.Debug("located from the growth of its boxes", "track", t.ID, "type", t.Type, "err_m", a.ErrM, "err_m_bearings", est.ErrM, "bearings", err)
+			a.SpreadDeg = turn(sights, a)
+			est, err = a, nil
 		}
-		along := r * headingDriftDeg / est.SpreadDeg
-		if along > est.RelErrM {
-			floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
-			est.RelErrM = along
-			est.ErrM = math.Sqrt(along*along + floor2)
-		}
+	}
+	if err != nil {
+		return geo.LatLon{}, Estimate{}, time.Time{}, fmt.Errorf("%w: %v", ErrNotConfirmed, err)
 	}
 	// The camera's width implied by each range and box must be plausible:
 	// a far-away camera placed a few metres ahead (all its lines of sight
