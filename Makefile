@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO      ?= go
 BUILD   := build
 
-.PHONY: help setup build test bench fuzz model demo pi test-arm64 pi-armhf deb clean
+.PHONY: help setup build test bench fuzz model accuracy demo pi test-arm64 pi-armhf deb clean
 
 help: ## list the targets
 	@echo "camaudit — make targets:"
@@ -29,6 +29,9 @@ bench: ## run the benchmarks and print a summary
 
 model: ## train the default detector on synthetic data (views + simulated walks, MODEL_WALKS) and write models/camaudit-cams-v1 (~85 min on 2 cores; resumable; MODEL_DEVICE=cuda on a GPU)
 	detect/train/make_model.sh
+
+accuracy: build ## firmware accuracy on ACC_WALKS (6) random walks with the default model: per-walk and pooled P/R/count/position error (ACC_TILE_SCALE, ACC_DETECTOR=truth; scripts/accuracy.sh)
+	scripts/accuracy.sh
 
 FUZZTIME ?= 1m
 fuzz: ## run every fuzz target (func FuzzXxx) in the repo for FUZZTIME each (default 1m; e.g. make fuzz FUZZTIME=10m)

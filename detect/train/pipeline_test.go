@@ -1,7 +1,9 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,12 +43,7 @@ func TestWalkFrames(t *testing.T) {
 		py = "/usr/bin/python3"
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "camaudit")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/camaudit")
-	build.Env = hostEnv()
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/camaudit: %v\n%s", err, out)
-	}
+	bin := hostCamaudit(t)
 	walks := func(out string, args ...string) {
 		t.Helper()
 		cmd := exec.Command(py, append([]string{"walks.py", "--camaudit", bin, "--out", out, "--every", "4"}, args...)...)
@@ -106,6 +103,110 @@ func TestWalkFrames(t *testing.T) {
 		}
 	}
 	t.Logf("10 frames, %d labelled cameras", boxes)
+}
+
+// TestAccuracyScript runs make accuracy's script (scripts/accuracy.sh) on
+// two short random walks with the simulator's boxes as the detector, then
+// on one with the default model: the summary holds what camaudit eval walk
+// said for each walk and pools it correctly, the walks are rendered once and
+// reused, and a bad setting is refused with its name.
+func TestAccuracyScript(t *testing.T) {
+	bin := hostCamaudit(t)
+	dir := t.TempDir()
+	run := func(env ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command("../../scripts/accuracy.sh")
+		cmd.Env = append(hostEnv(), "CAMAUDIT="+bin, "ACC_DIR="+dir, "ACC_FRAMES=120", "ACC_SEED=9100", "PYTHONDONTWRITEBYTECODE=1")
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	type result struct {
+		Walk                  string
+		Truth, Found, Matched int
+		Precision, Recall     float64
+		CountError            float64 `json:"count_error"`
+		Walks                 int
+		CountErrorMean        float64 `json:"count_error_mean"`
+	}
+	summary := func(tag string) (rows []result, pooled result) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(dir, "accuracy", tag, "summary.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Walks  []result
+			Pooled result
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatalf("summary.json: %v", err)
+		}
+		return s.Walks, s.Pooled
+	}
+
+	out, err := run("ACC_WALKS=2", "ACC_DETECTOR=truth")
+	if err != nil {
+		t.Fatalf("accuracy.sh with the truth detector: %v\n%s", err, out)
+	}
+	rows, pooled := summary("truth")
+	if len(rows) != 2 || pooled.Walks != 2 {
+		t.Fatalf("summary has %d walks (pooled %d), want 2\n%s", len(rows), pooled.Walks, out)
+	}
+	var truth, found, matched int
+	for _, r := range rows {
+		var fc struct{ Features []json.RawMessage }
+		b, err := os.ReadFile(filepath.Join(dir, "acc-walks", r.Walk, "truth.geojson"))
+		if err == nil {
+			err = json.Unmarshal(b, &fc)
+		}
+		if err != nil || len(fc.Features) != r.Truth {
+			t.Errorf("%s: summary says %d true cameras, truth.geojson has %d (%v)", r.Walk, r.Truth, len(fc.Features), err)
+		}
+		if r.Matched > r.Found || r.Matched > r.Truth {
+			t.Errorf("%s: %d matched of %d found, %d true", r.Walk, r.Matched, r.Found, r.Truth)
+		}
+		truth, found, matched = truth+r.Truth, found+r.Found, matched+r.Matched
+	}
+	if pooled.Truth != truth || pooled.Found != found || pooled.Matched != matched {
+		t.Errorf("pooled %+v, want the walks' sums %d/%d/%d", pooled, truth, found, matched)
+	}
+	if found == 0 || matched < found*8/10 {
+		t.Errorf("the simulator's own boxes confirmed %d cameras, %d of them true, in 12 s of two walks", found, matched)
+	}
+	if want := float64(matched) / float64(found); found > 0 && math.Abs(pooled.Precision-want) > 1e-9 {
+		t.Errorf("pooled precision %v, want %v", pooled.Precision, want)
+	}
+	if !strings.Contains(out, "pooled over 2 walks") {
+		t.Errorf("no pooled line:\n%s", out)
+	}
+
+	out, err = run("ACC_WALKS=1")
+	if err != nil {
+		t.Fatalf("accuracy.sh with the default model: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "walk-9100: up to date") {
+		t.Errorf("the walk was rendered again:\n%s", out)
+	}
+	if rows, _ := summary("camaudit-cams-v1-tsdefault"); len(rows) != 1 || rows[0].Walk != "walk-9100" {
+		t.Errorf("model summary %+v, want walk-9100 alone", rows)
+	}
+
+	if out, err := run("ACC_DETECTOR=magic"); err == nil || !strings.Contains(out, "ACC_DETECTOR=magic") {
+		t.Errorf("ACC_DETECTOR=magic: err %v, output:\n%s", err, out)
+	}
+}
+
+// hostCamaudit builds camaudit for this machine into a temporary folder.
+func hostCamaudit(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "camaudit")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/camaudit")
+	build.Env = hostEnv()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/camaudit: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // readLabels returns the label files of root's train split by name.

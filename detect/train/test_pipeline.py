@@ -314,6 +314,15 @@ class WalksTest(unittest.TestCase):
             self.assertGreaterEqual(len(sc["route"]["points"]), 2)
             self.assertNotIn(sc["seed"], (20, 22))  # the firmware's test walks
 
+    def test_replayable_scenario(self):
+        train, test = walk_scenario(9000, ""), walk_scenario(9000, "", 10, "test")
+        self.assertEqual(test["device"]["fps"], 10)
+        self.assertEqual(test["name"], "test-walk-9000")
+        self.assertEqual(train["name"], "train-walk-9000")
+        # Only the frame rate and the name differ: the same streets and cameras.
+        self.assertEqual(train["cameras"], test["cameras"])
+        self.assertEqual(train["route"], test["route"])
+
     def test_labels(self):
         boxes = [{"type": "bullet", "box": [100, 50, 140, 70], "visible": 1},
                  {"type": "dome", "box": [-10, 0, 10, 20], "visible": 0.8},      # clipped at the left edge

@@ -90,7 +90,7 @@ def cameras(rng, street, heading, length, n0):
     return out
 
 
-def scenario(seed, backgrounds):
+def scenario(seed, backgrounds, fps=2, kind="train"):
     """A random walk scenario (a dict that the scenario YAML parser reads as JSON)."""
     rng = random.Random(seed)
     photo = bool(backgrounds)
@@ -112,12 +112,12 @@ def scenario(seed, backgrounds):
     big = rng.random() < 0.3
     lighting = rng.choices(["sun", "overcast", "dusk"], weights=[6, 3, 1])[0]
     sc = {
-        "name": f"train-walk-{seed}", "seed": seed,
+        "name": f"{kind}-walk-{seed}", "seed": seed,
         "origin": {"lat": round(rng.uniform(-40, 60), 4), "lon": round(rng.uniform(-100, 100), 4)},
         "start": "2026-06-01T10:00:00Z", "lighting": lighting,
         "streets": streets,
         "route": {"points": route, "speed_mps": round(rng.uniform(1.1, 1.6), 2)},
-        "device": {"width": 1920 if big else 1280, "height": 1080 if big else 720, "fps": 2,
+        "device": {"width": 1920 if big else 1280, "height": 1080 if big else 720, "fps": fps,
                    "hfov_deg": round(rng.uniform(55, 78), 1), "eye_height_m": round(rng.uniform(1.25, 1.55), 2),
                    "mount": {"yaw_deg": round(rng.uniform(-12, 12), 1), "pitch_deg": round(rng.uniform(3, 15), 1),
                              "roll_deg": round(rng.uniform(-2, 2), 1)},
@@ -187,7 +187,7 @@ def render(camaudit, sc, path, rdir, max_frames=0):
         with open(path, "w") as f:
             json.dump(sc, f, indent=1)
         p = subprocess.run([camaudit, "sim", "walk", "--scenario", path, "--out", rdir, "--quiet",
-                            "--frames", str(max_frames)], stderr=subprocess.PIPE, text=True)
+                            "--frames", str(max_frames)], stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
         if p.returncode == 0:
             return
         m = re.search(r"cameras\[(\d+)\]\.at: no facade", p.stderr)
@@ -230,6 +230,37 @@ def held_out(args):
     write_yaml(args.out, f"frames of {', '.join(args.walk)}, every {args.every}")
 
 
+def replayable(args):
+    """Renders random walks whole, at --fps, and keeps each one's folder
+    (OUT/walk-SEED: walk.avi, track.nmea, truth.geojson, walk.json,
+    scenario.yaml) for `camaudit replay` and `camaudit eval walk`: the
+    firmware measured on walks it was never tuned on. A folder whose
+    scenario is unchanged is kept as it is (rendering takes a minute)."""
+    os.makedirs(args.out, exist_ok=True)
+    done = []
+    for k in range(args.n):
+        seed = args.seed + k
+        sc = scenario(seed, args.backgrounds, args.fps, "test")
+        rdir = os.path.join(args.out, f"walk-{seed}")
+        path = os.path.join(rdir, "scenario.yaml")
+        want = json.dumps({"scenario": sc, "max_frames": args.max_frames}, sort_keys=True)
+        stamp = os.path.join(rdir, ".scenario")
+        if os.path.exists(stamp) and open(stamp).read() == want:
+            print(f"walks: {k + 1}/{args.n} {rdir}: up to date", file=sys.stderr, flush=True)
+        else:
+            shutil.rmtree(rdir, ignore_errors=True)
+            tmp = rdir + ".tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            render(args.camaudit, sc, os.path.join(tmp, "scenario.yaml"), tmp, args.max_frames)
+            os.rename(tmp, rdir)
+            with open(stamp, "w") as f:
+                f.write(want)
+            print(f"walks: {k + 1}/{args.n} {rdir}: {len(sc['cameras'])} cameras rendered", file=sys.stderr, flush=True)
+        done.append(rdir)
+    print("\n".join(done))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--camaudit", default="build/camaudit", help="camaudit binary")
@@ -242,12 +273,23 @@ def main():
     ap.add_argument("--min-visible", type=float, default=0.3, help="label boxes at least this visible")
     ap.add_argument("--min-px", type=float, default=4, help="label boxes whose longest side is at least this")
     ap.add_argument("--mix", default="", help="a camaudit sim dataset folder: also write OUT-mix (both train splits)")
+    ap.add_argument("--replayable", action="store_true",
+                    help="render the --n random walks whole at --fps and keep their folders (OUT/walk-SEED) for "
+                         "camaudit replay, instead of writing frames; prints the folders on stdout")
+    ap.add_argument("--fps", type=float, default=10, help="with --replayable: frame rate of the rendered walks")
     ap.add_argument("--walk", action="append", default=[],
                     help="instead of random walks, take the frames of this rendered walk folder "
                          "(camaudit sim walk --out; repeatable): a held-out set of walk frames for eval detect")
     args = ap.parse_args()
     if args.walk:
         held_out(args)
+        return
+    if args.replayable:
+        if args.n < 1 or args.fps <= 0 or args.max_frames < 0:
+            sys.exit("walks: --n must be at least 1, --fps positive, --max-frames not negative")
+        if not os.access(args.camaudit, os.X_OK):
+            sys.exit(f"walks: --camaudit {args.camaudit}: not an executable (run go build -o build/camaudit ./cmd/camaudit)")
+        replayable(args)
         return
     if args.n < 1 or args.every < 1 or args.max_frames < 0:
         sys.exit("walks: --n and --every must be at least 1, --max-frames not negative")
