@@ -20,6 +20,12 @@ scenario file. Rendering is deterministic for a given seed. Progress goes to
 stderr. Use --mix DIR with a `camaudit sim dataset` folder to also write
 OUT-mix/, a data set whose train split is both (symlinks) and whose val
 split is the dataset's.
+
+With --replayable the same random scenarios (named test-walk-SEED) are
+rendered whole at --fps (10) and kept as OUT/walk-SEED folders for
+`camaudit replay` and `camaudit eval walk` instead: `make accuracy`
+(scripts/accuracy.sh) measures the firmware on them. The folders' paths go
+to stdout; a folder whose scenario did not change is not rendered again.
 """
 
 import argparse
