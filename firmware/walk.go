@@ -352,6 +352,38 @@ func apparentSize(bs []Bearing, widths []float64, est Estimate, focal float64) f
 	return sizes[len(sizes)/2]
 }
 
+// driftFloor raises est's error to what the heading's slowly wandering
+// error allows. The covariance of the fit trusts the bearings to be
+// independent, and is taken where the fit landed: for a camera seen over a
+// small turn of the line of sight (est.SpreadDeg: far ahead, or a short
+// fragment) it is too optimistic about the range, which the heading drift
+// decides. The range is known to no better than headingDriftDeg over the
+// turn, at the range the fit found or, if larger, the one the boxes' sizes
+// suggest (focalSize, the focal length times the type's width, over each
+// usable width; a heading error that shortens the range also shortens the
+// fit's own idea of it).
+func driftFloor(est *Estimate, widths []float64, focalSize float64) {
+	if est.SpreadDeg <= 0 {
+		return
+	}
+	r := est.RangeM
+	var sr []float64
+	for _, wd := range widths {
+		if wd > 0 {
+			sr = append(sr, focalSize/wd)
+		}
+	}
+	if len(sr) > 0 {
+		r = math.Max(r, median(sr))
+	}
+	along := r * headingDriftDeg / est.SpreadDeg
+	if along > est.RelErrM {
+		floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
+		est.RelErrM = along
+		est.ErrM = math.Sqrt(along*along + floor2)
+	}
+}
+
 // ErrNotConfirmed explains why a track did not become a sighting.
 var ErrNotConfirmed = errors.New("not confirmed")
 
@@ -398,33 +430,8 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	floor, nEff := 0.7*w.opt.SigmaM, math.Max(2, span)
 	est, err := Intersect(bs, floor, nEff)
 	if err == nil {
-		// The covariance of the fit trusts the bearings to be independent, and
-		// is taken where the fit landed: for a camera seen over a small turn of
-		// the line of sight (far ahead, or a short fragment) it is too
-		// optimistic about the range, which the heading's slowly wandering
-		// error decides. The range is known to no better than headingDriftDeg
-		// over the turn, at the range the fit found or, if larger, the one the
-		// boxes' sizes suggest (a heading error that shortens the range also
-		// shortens the fit's own idea of it).
 		est.SpreadDeg = turn(sights, est)
-		if est.SpreadDeg > 0 {
-			r := est.RangeM
-			var sr []float64
-			for _, wd := range widths {
-				if wd > 0 {
-					sr = append(sr, f*size/wd)
-				}
-			}
-			if len(sr) > 0 {
-				r = math.Max(r, median(sr))
-			}
-			along := r * headingDriftDeg / est.SpreadDeg
-			if along > est.RelErrM {
-				floor2 := est.ErrM*est.ErrM - est.RelErrM*est.RelErrM
-				est.RelErrM = along
-				est.ErrM = math.Sqrt(along*along + floor2)
-			}
-		}
+		driftFloor(&est, widths, f*size)
 	}
 	// A camera walked towards: its lines of sight barely turned, but its
 	// boxes grew (approach.go).
