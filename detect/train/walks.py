@@ -290,17 +290,13 @@ def main():
     if args.walk:
         held_out(args)
         return
-    if args.replayable:
-        if args.n < 1 or args.fps <= 0 or args.max_frames < 0:
-            sys.exit("walks: --n must be at least 1, --fps positive, --max-frames not negative")
-        if not os.access(args.camaudit, os.X_OK):
-            sys.exit(f"walks: --camaudit {args.camaudit}: not an executable (run go build -o build/camaudit ./cmd/camaudit)")
-        replayable(args)
-        return
-    if args.n < 1 or args.every < 1 or args.max_frames < 0:
-        sys.exit("walks: --n and --every must be at least 1, --max-frames not negative")
+    if args.n < 1 or args.every < 1 or args.fps <= 0 or args.max_frames < 0:
+        sys.exit("walks: --n and --every must be at least 1, --fps positive, --max-frames not negative")
     if not os.access(args.camaudit, os.X_OK):
         sys.exit(f"walks: --camaudit {args.camaudit}: not an executable (run go build -o build/camaudit ./cmd/camaudit)")
+    if args.replayable:
+        replayable(args)
+        return
     shutil.rmtree(args.out, ignore_errors=True)
     for d in ("images/train", "labels/train", "images/val", "labels/val", "scenarios", "render"):
         os.makedirs(os.path.join(args.out, d))
