@@ -87,8 +87,9 @@ printf '%s\n' "${DIRS[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
 # cameras seen: in at least ACC_SEEN_FRAMES (10) frames, at least 30 %
 # visible and ACC_SEEN_PX (8) px on the longer side (frames.jsonl).
 SEEN_FRAMES=${ACC_SEEN_FRAMES:-10} SEEN_PX=${ACC_SEEN_PX:-8} "$PY" - "$OUT" "${DIRS[@]}" <<'PYEOF'
-import collections, json, os, re, statistics, sys
+import collections, json, math, os, re, statistics, sys
 out, dirs = sys.argv[1], sys.argv[2:]
+DOUBLE_M = 15.0
 min_frames, min_px = int(os.environ["SEEN_FRAMES"]), float(os.environ["SEEN_PX"])
 
 
@@ -103,6 +104,32 @@ def seen_cameras(walk):
     return {cid for cid, k in n.items() if k >= min_frames}
 
 
+def metres(a, b):
+    """Distance between two [lon, lat] points (equirectangular: fine at street scale)."""
+    return math.hypot((a[0] - b[0]) * 111320 * math.cos(math.radians(a[1])), (a[1] - b[1]) * 110540)
+
+
+def false_kinds(r, sightings, truth):
+    """Splits a walk's false sightings into doubles (within DOUBLE_M of a true camera
+    the walk found: a second sighting of it, counting those of another type) and the
+    rest (nothing found near)."""
+    found = {x["truth"] for x in r.get("matches") or []}
+    cams = [(ft["geometry"]["coordinates"], ft["properties"].get("type")) for ft in truth["features"]
+            if ft["properties"].get("id") in found]
+    false = set(r.get("false_ids") or [])
+    doubles = other = elsewhere = 0
+    for ft in sightings["features"]:
+        if ft["properties"].get("id") not in false:
+            continue
+        near = sorted(cams, key=lambda c: metres(c[0], ft["geometry"]["coordinates"]))
+        if near and metres(near[0][0], ft["geometry"]["coordinates"]) <= DOUBLE_M:
+            doubles += 1
+            other += near[0][1] != ft["properties"].get("type")
+        else:
+            elsewhere += 1
+    return doubles, other, elsewhere
+
+
 rows, errs = [], []
 for d in dirs:
     name = os.path.basename(d)
@@ -113,13 +140,16 @@ for d in dirs:
     seen = seen_cameras(d)
     matched_seen = sum(1 for x in r.get("matches") or [] if x["truth"] in seen)
     errs += [x["error_m"] for x in r.get("matches") or []]
+    doubles, other, elsewhere = false_kinds(r, json.load(open(os.path.join(out, name + ".geojson"))),
+                                            json.load(open(os.path.join(d, "truth.geojson"))))
     rows.append({"walk": name, "size": f"{meta['width']}x{meta['height']}", "lighting": meta.get("lighting"),
                  "truth": r["truth"], "seen": len(seen), "found": r["found"], "matched": r["matched"],
                  "matched_seen": matched_seen, "precision": r["precision"], "recall": r["recall"],
                  "recall_seen": matched_seen / len(seen) if seen else 0.0,
                  "count_error": r["count_error"],
                  "count_error_seen": abs(r["found"] - len(seen)) / len(seen) if seen else 0.0,
-                 "median_error_m": r["median_error_m"], "frames_per_s": float(m.group(1)) if m else None})
+                 "median_error_m": r["median_error_m"], "frames_per_s": float(m.group(1)) if m else None,
+                 "false_doubles": doubles, "false_doubles_other_type": other, "false_elsewhere": elsewhere})
 t = sum(x["truth"] for x in rows); sn = sum(x["seen"] for x in rows)
 f = sum(x["found"] for x in rows); mt = sum(x["matched"] for x in rows); ms = sum(x["matched_seen"] for x in rows)
 pooled = {"walks": len(rows), "truth": t, "seen": sn, "found": f, "matched": mt, "matched_seen": ms,
@@ -127,6 +157,9 @@ pooled = {"walks": len(rows), "truth": t, "seen": sn, "found": f, "matched": mt,
           "count_error_mean": statistics.mean(x["count_error"] for x in rows),
           "count_error_seen_mean": statistics.mean(x["count_error_seen"] for x in rows),
           "median_error_m": statistics.median(errs) if errs else None,
+          "false_doubles": sum(x["false_doubles"] for x in rows),
+          "false_doubles_other_type": sum(x["false_doubles_other_type"] for x in rows),
+          "false_elsewhere": sum(x["false_elsewhere"] for x in rows), "double_m": DOUBLE_M,
           "seen_rule": {"min_frames": min_frames, "min_px": min_px, "min_visible": 0.3}}
 json.dump({"walks": rows, "pooled": pooled}, open(os.path.join(out, "summary.json"), "w"), indent=1)
 print(f"{'walk':<11} {'size':<9} {'light':<8} {'true':>4} {'seen':>4} {'found':>5} {'P':>5} {'R':>5} "
@@ -143,5 +176,7 @@ print(f"pooled over {len(rows)} walks: {f} sightings, {f - mt} false: precision 
       f"(>= {min_frames} frames, >= {min_px:g} px, >= 30 % visible); mean count error "
       f"{100 * pooled['count_error_mean']:.1f} % (all), {100 * pooled['count_error_seen_mean']:.1f} % (seen); "
       f"median position error {med}")
+print(f"false sightings: {pooled['false_doubles']} within {DOUBLE_M:g} m of a camera the walk found (a second "
+      f"sighting of it; {pooled['false_doubles_other_type']} of another type), {pooled['false_elsewhere']} elsewhere")
 print(f"(summary: {out}/summary.json)")
 PYEOF

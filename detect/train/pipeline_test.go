@@ -128,6 +128,17 @@ func TestAccuracyScript(t *testing.T) {
 		CountError            float64 `json:"count_error"`
 		Walks                 int
 		CountErrorMean        float64 `json:"count_error_mean"`
+		FalseDoubles          int     `json:"false_doubles"`
+		FalseOtherType        int     `json:"false_doubles_other_type"`
+		FalseElsewhere        int     `json:"false_elsewhere"`
+	}
+	// Every false sighting is either a double of a found camera or not.
+	kinds := func(r result) {
+		t.Helper()
+		if r.FalseDoubles+r.FalseElsewhere != r.Found-r.Matched || r.FalseOtherType > r.FalseDoubles {
+			t.Errorf("%s: %d found, %d matched, but %d doubles (%d of another type) and %d false elsewhere",
+				r.Walk, r.Found, r.Matched, r.FalseDoubles, r.FalseOtherType, r.FalseElsewhere)
+		}
 	}
 	summary := func(tag string) (rows []result, pooled result) {
 		t.Helper()
@@ -166,8 +177,10 @@ func TestAccuracyScript(t *testing.T) {
 		if r.Matched > r.Found || r.Matched > r.Truth {
 			t.Errorf("%s: %d matched of %d found, %d true", r.Walk, r.Matched, r.Found, r.Truth)
 		}
+		kinds(r)
 		truth, found, matched = truth+r.Truth, found+r.Found, matched+r.Matched
 	}
+	kinds(pooled)
 	if pooled.Truth != truth || pooled.Found != found || pooled.Matched != matched {
 		t.Errorf("pooled %+v, want the walks' sums %d/%d/%d", pooled, truth, found, matched)
 	}
@@ -190,6 +203,11 @@ func TestAccuracyScript(t *testing.T) {
 	}
 	if rows, _ := summary("camaudit-cams-v1-tsdefault"); len(rows) != 1 || rows[0].Walk != "walk-9100" {
 		t.Errorf("model summary %+v, want walk-9100 alone", rows)
+	} else {
+		kinds(rows[0])
+	}
+	if !strings.Contains(out, "false sightings: ") {
+		t.Errorf("no line on the false sightings:\n%s", out)
 	}
 
 	if out, err := run("ACC_DETECTOR=magic"); err == nil || !strings.Contains(out, "ACC_DETECTOR=magic") {
