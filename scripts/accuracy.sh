@@ -8,7 +8,9 @@
 # ACC_DIR/acc-walks), replays each with `camaudit replay` and scores it with
 # `camaudit eval walk`,
 # then prints one line per walk and the pooled figures that issue 6 asks for:
-# precision, recall, count error and median position error.
+# precision, recall, count error and median position error; and how many of
+# the false sightings lie within 15 m of a camera the walk found (a second
+# sighting of it) and how many elsewhere.
 #
 # Settings (environment):
 #   ACC_WALKS=6        number of walks          ACC_SEED=9000  first seed
@@ -121,10 +123,11 @@ def false_kinds(r, sightings, truth):
     for ft in sightings["features"]:
         if ft["properties"].get("id") not in false:
             continue
-        near = sorted(cams, key=lambda c: metres(c[0], ft["geometry"]["coordinates"]))
-        if near and metres(near[0][0], ft["geometry"]["coordinates"]) <= DOUBLE_M:
+        at = ft["geometry"]["coordinates"]
+        near = min(cams, key=lambda c: metres(c[0], at), default=None)
+        if near and metres(near[0], at) <= DOUBLE_M:
             doubles += 1
-            other += near[0][1] != ft["properties"].get("type")
+            other += near[1] != ft["properties"].get("type")
         else:
             elsewhere += 1
     return doubles, other, elsewhere
