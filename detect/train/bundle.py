@@ -223,11 +223,11 @@ def targets(ev, speed, hist):
                    "rendered set (`camaudit sim dataset`'s size distribution).")
         out.append("- **Capacity.** Presets `d2`/`d3` (model.py) are wider and deeper within the "
                    "1.5 GFLOPs budget, and slower per forward.")
-        out.append("- **Doubles in walks.** The firmware's false sightings on random walks are second "
-                   "sightings of real cameras (`make accuracy`'s last line): about three in four "
-                   "the same camera boxed as another type (bullet/ALPR, dome/PTZ), the rest an extra "
-                   "box beside it (bracket, lamp head). Hard negatives of mounts and lamp heads, and "
-                   "more bullets and ALPR units seen side by side, would raise precision there.")
+        out.append("- **Doubles in walks.** Where `make accuracy`'s last line shows the firmware's false "
+                   "sightings as second sightings of cameras it found (for 1.0.0: about three in four "
+                   "the same camera boxed as another type, bullet/ALPR or dome/PTZ, the rest an extra "
+                   "box beside it, a bracket or lamp head), hard negatives of mounts and lamp heads, "
+                   "and more bullets and ALPR units seen side by side, would raise precision there.")
     if not rows[2][3]:
         out.append("- **Speed.** Fewer forwards per frame (a smaller region of interest, or "
                    "tiles at a coarser scale) or a cheaper preset; the firmware itself needs "
