@@ -127,13 +127,34 @@ def architecture(preset):
             f"channels), a top-down feature pyramid ({'/'.join(str(n) for n in p['neck'])} channels)")
 
 
+# make model's learning rate and crop size (make_model.sh's MODEL_LR and
+# MODEL_CROP defaults): what a checkpoint's first run used when it predates
+# train.py keeping the first run's settings.
+MAKE_MODEL_LR, MAKE_MODEL_CROP = 0.004, 320
+
+
+def first_settings(ck):
+    """The learning rate and crop size of the checkpoint's first run, for the
+    card's training line; continued runs that changed them say so in
+    schedule()."""
+    first = ck.get("first_run")
+    if first:
+        return {"lr": first.get("lr", MAKE_MODEL_LR), "crop": first.get("crop", MAKE_MODEL_CROP)}
+    if ck.get("resumes"):
+        return {"lr": MAKE_MODEL_LR, "crop": MAKE_MODEL_CROP}
+    targs = ck.get("args", {})
+    return {"lr": targs.get("lr", MAKE_MODEL_LR), "crop": targs.get("size", MAKE_MODEL_CROP)}
+
+
 def schedule(ck):
     """How the epochs were run, for the model card: one `make model`, or a
     run continued with more epochs (make model resumes from last.pt), on this
-    machine's CPU or on a GPU (train.py --device cuda)."""
+    machine's CPU or on a GPU (train.py --device cuda), with the settings a
+    run changed (MODEL_LR, MODEL_CROP)."""
     res = ck.get("resumes") or []
     if not res:
         return ""
+    base = first_settings(ck)
 
     # Runs recorded before train.py kept the data set's name used build/dataset.
     data = "dataset"
@@ -145,11 +166,20 @@ def schedule(ck):
         if r.get("data", "dataset") != data:
             data = r.get("data", "dataset")
             on = f", training on `build/{data}` from there on"
+        env = ""
+        if r.get("lr", base["lr"]) != base["lr"]:
+            env += f"MODEL_LR={r['lr']:g} "
+        if r.get("crop", base["crop"]) != base["crop"]:
+            env += f"MODEL_CROP={r['crop']} "
+        budget = f"MODEL_TIME_BUDGET={r['time_budget_min']:g} " if r.get("time_budget_min") else ""
         if dev == "cpu":
-            return f"`MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}{on}"
-        budget = f" MODEL_TIME_BUDGET={r['time_budget_min']:g}" if r.get("time_budget_min") else ""
+            if budget:
+                planned = f"MODEL_EPOCHS={r['planned']} " if r.get("planned") else ""
+                return (f"`{env}{planned}{budget}make model` from epoch {r['epoch']}, which the time budget "
+                        f"ended at epoch {r['epochs']}{on}")
+            return f"`{env}MODEL_EPOCHS={r['epochs']} make model` from epoch {r['epoch']}{on}"
         return (f"epochs {r['epoch'] + 1}-{r['epochs']} on an {dev} (PyTorch {r.get('torch', '?')}; "
-                f"`MODEL_DEVICE=cuda{budget} make model`){on}")
+                f"`{env}MODEL_DEVICE=cuda {budget}make model`){on}")
 
     first = res[0]["epoch"]
     steps = "; then ".join(run(r) for r in res)
@@ -346,7 +376,7 @@ def main():
         "command": "make model",
         "preset": ck["preset"],
         "epochs": int(targs.get("epochs", 0)),
-        "crop": int(targs.get("size", 0)),
+        "crop": int(first_settings(ck)["crop"]),
         "train_seconds": float(ck.get("train_seconds", 0)),
         "holdout": info.get("holdout", ""),
         **({"walks": info["walks_cmd"], "walk_frames": int(info.get("walk_frames", 0))} if info.get("walks_cmd") else {}),
@@ -390,9 +420,9 @@ def main():
         "NAME": NAME, "VERSION": VERSION, "SHA256": digest,
         "INPUT": f"{w}×{h}", "GFLOPS": f"{gflops:.2f}", "PARAMS": f"{sum(p.numel() for p in net.parameters()) / 1e3:.0f} k",
         "ONNX_MB": f"{size_mb:.2f}", "PRESET": ck["preset"],
-        "EPOCHS": str(targs.get("epochs", "")), "CROP": str(targs.get("size", "")),
+        "EPOCHS": str(targs.get("epochs", "")), "CROP": str(first_settings(ck)["crop"]),
         "BATCH": str(targs.get("batch", "")), "SEED": str(targs.get("seed", "")),
-        "LR": str(targs.get("lr", "")),
+        "LR": f"{first_settings(ck)['lr']:g}",
         "TRAIN_IMAGES": str(info.get("train_images", "")), "VAL_IMAGES": str(info.get("val_images", "")),
         "HOLDOUT_IMAGES": str(ev.get("images", "")), "HOLDOUT_OBJECTS": str(ev.get("objects", "")),
         "TRAIN_TIME": f"{ck.get('train_seconds', 0) / 3600:.2f} h",

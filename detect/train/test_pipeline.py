@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import hardware, more_metrics, schedule, targets, walks_line
+from bundle import first_settings, hardware, more_metrics, schedule, targets, walks_line
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
@@ -280,7 +280,9 @@ class TrainRunTest(unittest.TestCase):
             self.assertEqual(bad, [])
             self.assertEqual(ck["epoch"], cap + 1)
             self.assertEqual(ck["resumes"], [{"epoch": cap, "epochs": cap + 1, "device": "cpu",
-                                              "torch": str(torch.__version__), "data": "ds"}])
+                                              "torch": str(torch.__version__), "data": "ds",
+                                              "lr": 0.003, "crop": 64}])
+            self.assertEqual(ck["first_run"]["lr"], 0.003)
             final, bad = load(os.path.join(out, "final.pt"))
             self.assertEqual(bad, [])
             self.assertEqual(len(final["history"]), cap + 1)
@@ -289,6 +291,15 @@ class TrainRunTest(unittest.TestCase):
             self.train(data, out, cap + 1)
             ck, _ = load(os.path.join(out, "last.pt"))
             self.assertEqual(len(ck["resumes"]), 1)
+            # A continued run at another rate, capped by a time budget: its
+            # record keeps the rate, the planned epochs and where it ended.
+            self.train(data, out, cap + 400, "--time-budget", "0.02", "--lr", "0.01")
+            ck, _ = load(os.path.join(out, "last.pt"))
+            r = ck["resumes"][-1]
+            self.assertEqual((r["epoch"], r["epochs"], r["planned"], r["lr"], r["time_budget_min"]),
+                             (cap + 1, ck["epoch"], cap + 400, 0.01, 0.02))
+            self.assertLess(ck["epoch"], cap + 400)
+            self.assertEqual(ck["first_run"]["lr"], 0.003)
 
 
 class WalksTest(unittest.TestCase):
@@ -366,6 +377,24 @@ class CardTextTest(unittest.TestCase):
                       "then epochs 3-4 on an NVIDIA H200 (PyTorch 2.11; `MODEL_DEVICE=cuda MODEL_TIME_BUDGET=7.5 make model`)",
                       text)
         self.assertEqual(schedule({}), "")
+
+    def test_schedule_names_changed_settings_and_time_budgets(self):
+        # A checkpoint from before the first run's settings were kept: make
+        # model's defaults, so a continued run at another rate says so.
+        ck = {"args": {"lr": 0.025, "size": 320},
+              "resumes": [{"epoch": 10, "epochs": 20, "time_budget_min": 75},
+                          {"epoch": 20, "epochs": 27, "planned": 40, "time_budget_min": 30, "lr": 0.025, "crop": 416},
+                          {"epoch": 27, "epochs": 30, "device": "NVIDIA H100", "torch": "2.11", "lr": 0.025, "crop": 320}]}
+        self.assertEqual(first_settings(ck), {"lr": 0.004, "crop": 320})
+        text = schedule(ck)
+        self.assertIn("`MODEL_TIME_BUDGET=75 make model` from epoch 10, which the time budget ended at epoch 20; "
+                      "then `MODEL_LR=0.025 MODEL_CROP=416 MODEL_EPOCHS=40 MODEL_TIME_BUDGET=30 make model` from "
+                      "epoch 20, which the time budget ended at epoch 27; then epochs 28-30 on an NVIDIA H100 "
+                      "(PyTorch 2.11; `MODEL_LR=0.025 MODEL_DEVICE=cuda make model`)", text)
+        # The first run's own settings, once kept, are the baseline.
+        ck["first_run"] = {"lr": 0.025, "crop": 320}
+        self.assertIn("then `MODEL_CROP=416 MODEL_EPOCHS=40", schedule(ck))
+        self.assertEqual(first_settings({"args": {"lr": 0.01, "size": 384}}), {"lr": 0.01, "crop": 384})
 
     def test_targets_say_whether_training_still_pays(self):
         ev = {"ap50": 0.5, "sizes": [{"recall": 0.2}]}

@@ -153,7 +153,10 @@ def main():
     device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     # The data set's folder name: a continued run may add data (walk frames).
     data_name = os.path.basename(os.path.normpath(args.data))
-    run_info = {"device": device_name, "torch": str(torch.__version__), "data": data_name}
+    # The learning rate and crop size too: a continued run may change them
+    # (MODEL_LR, MODEL_CROP), and the card must say how to repeat it.
+    run_info = {"device": device_name, "torch": str(torch.__version__), "data": data_name,
+                "lr": args.lr, "crop": args.size}
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
@@ -178,6 +181,8 @@ def main():
     # continued at epoch E on device D with PyTorch V and data set folder S,
     # planned for N epochs (capped by a time budget).
     resumes = []
+    # The first run's settings; a continued run's differences are in resumes.
+    first_run = run_info
     prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last) and not args.fresh:
@@ -191,6 +196,7 @@ def main():
         start_epoch, step = ck["epoch"], ck["step"]
         history = ck.get("history", [])
         resumes = ck.get("resumes", [])
+        first_run = ck.get("first_run")  # None in checkpoints written before it was kept
         if start_epoch < args.epochs and (ck["epoch"] >= ck["args"]["epochs"] or args.epochs != ck["args"]["epochs"]):
             resumes.append({"epoch": start_epoch, "epochs": args.epochs, **run_info})
         prior_seconds = ck.get("train_seconds") or sum(r.get("seconds", 0) for r in history)
@@ -206,7 +212,8 @@ def main():
                     "preset": args.preset, "nc": len(NAMES), "names": NAMES, "export_width": ew,
                     "export_height": eh, "history": plain(history), "args": vars(args),
                     "torch_rng": torch.get_rng_state(),
-                    "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, tmp)
+                    "resumes": resumes, "first_run": first_run,
+                    "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, tmp)
         os.replace(tmp, path)
 
     lossf = Loss(len(NAMES))
@@ -286,12 +293,12 @@ def main():
             if fit < args.epochs:
                 print(f"train: --time-budget {args.time_budget:g} min: {per_epoch:.1f} s/epoch, "
                       f"ending at epoch {fit} instead of {args.epochs}", file=sys.stderr)
-                args.epochs = fit
+                planned, args.epochs = args.epochs, fit
                 total_iters = iters_per_epoch * args.epochs
                 if start_epoch > 0:  # a continued run: its record says where it now ends
                     if not resumes or resumes[-1]["epoch"] != start_epoch:
                         resumes.append({"epoch": start_epoch, **run_info})
-                    resumes[-1].update(epochs=fit, time_budget_min=args.time_budget)
+                    resumes[-1].update(epochs=fit, planned=planned, time_budget_min=args.time_budget)
         save(epoch + 1)
         last_save = time.time()
     final_path = os.path.join(args.out, "final.pt")
@@ -299,7 +306,8 @@ def main():
     threshold = vals[-1].get("best_threshold") if vals else None
     torch.save({"ema": cpu_state(ema.net.state_dict()), "threshold": plain(threshold), "preset": args.preset, "nc": len(NAMES), "names": NAMES,
                 "export_width": ew, "export_height": eh, "history": plain(history), "args": vars(args),
-                "resumes": resumes, "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, final_path)
+                "resumes": resumes, "first_run": first_run,
+                "train_seconds": round(prior_seconds + time.time() - t_start, 1)}, final_path)
     with open(os.path.join(args.out, "history.json"), "w") as f:
         json.dump(history, f, indent=1)
     print(f"train: wrote {final_path}", file=sys.stderr)
