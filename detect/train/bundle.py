@@ -360,6 +360,7 @@ def main():
     gflops = flops(net, w, h) / 1e9
     hist = ck.get("history", [])
     targs = ck.get("args", {})
+    base = first_settings(ck)  # the first run's learning rate and crop size
 
     metrics = {"gflops": round(gflops, 3)}
     if ev:
@@ -376,7 +377,7 @@ def main():
         "command": "make model",
         "preset": ck["preset"],
         "epochs": int(targs.get("epochs", 0)),
-        "crop": int(first_settings(ck)["crop"]),
+        "crop": int(base["crop"]),
         "train_seconds": float(ck.get("train_seconds", 0)),
         "holdout": info.get("holdout", ""),
         **({"walks": info["walks_cmd"], "walk_frames": int(info.get("walk_frames", 0))} if info.get("walks_cmd") else {}),
@@ -420,9 +421,9 @@ def main():
         "NAME": NAME, "VERSION": VERSION, "SHA256": digest,
         "INPUT": f"{w}×{h}", "GFLOPS": f"{gflops:.2f}", "PARAMS": f"{sum(p.numel() for p in net.parameters()) / 1e3:.0f} k",
         "ONNX_MB": f"{size_mb:.2f}", "PRESET": ck["preset"],
-        "EPOCHS": str(targs.get("epochs", "")), "CROP": str(first_settings(ck)["crop"]),
+        "EPOCHS": str(targs.get("epochs", "")), "CROP": str(base["crop"]),
         "BATCH": str(targs.get("batch", "")), "SEED": str(targs.get("seed", "")),
-        "LR": f"{first_settings(ck)['lr']:g}",
+        "LR": f"{base['lr']:g}",
         "TRAIN_IMAGES": str(info.get("train_images", "")), "VAL_IMAGES": str(info.get("val_images", "")),
         "HOLDOUT_IMAGES": str(ev.get("images", "")), "HOLDOUT_OBJECTS": str(ev.get("objects", "")),
         "TRAIN_TIME": f"{ck.get('train_seconds', 0) / 3600:.2f} h",

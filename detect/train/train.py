@@ -177,9 +177,10 @@ def main():
     total_iters = iters_per_epoch * args.epochs
     start_epoch, step = 0, 0
     history = []
-    # [{"epoch": E, "epochs": N, "device": D, "torch": V, "data": S[, "time_budget_min": M]}]:
-    # continued at epoch E on device D with PyTorch V and data set folder S,
-    # planned for N epochs (capped by a time budget).
+    # [{"epoch": E, "epochs": N, "device": D, "torch": V, "data": S, "lr": L, "crop": C
+    #   [, "time_budget_min": M, "planned": P]}]: continued at epoch E on device D with
+    # PyTorch V, data set folder S, base learning rate L and C px crops, for N epochs
+    # (where a time budget of M minutes capped the P epochs asked for, N is the cap).
     resumes = []
     # The first run's settings; a continued run's differences are in resumes.
     first_run = run_info
