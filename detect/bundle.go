@@ -2,14 +2,17 @@ package detect
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -62,8 +65,13 @@ type Bundle struct {
 	Labels []string `yaml:"labels"`
 	// Types maps every label to dome|bullet|ptz|alpr|unknown|ignore.
 	Types map[string]string `yaml:"types"`
-	// Threshold is the default score threshold (0, 1).
+	// Threshold is the default score threshold (0, 1) at tile scale 1.
 	Threshold float32 `yaml:"threshold"`
+	// TileThresholds optionally give the default threshold at other tile
+	// scales: a frame enlarged before tiling (scale < 1) makes a model surer
+	// of more boxes, doubles among them, so its best threshold there can be
+	// higher. ThresholdAt says how the list and Threshold combine.
+	TileThresholds []TileThreshold `yaml:"tile_thresholds,omitempty"`
 	// NMSIoU is the IoU above which NMS drops the weaker box of a class
 	// (default 0.5).
 	NMSIoU float32 `yaml:"nms_iou"`
@@ -92,6 +100,43 @@ type Input struct {
 	Color string `yaml:"color"`
 	// Scale multiplies 0-255 pixel values (1/255 for [0, 1] inputs).
 	Scale float64 `yaml:"scale"`
+}
+
+// TileThreshold is a bundle's default score threshold at one tile scale.
+type TileThreshold struct {
+	// Scale is the tile scale (frame pixels per model pixel), in (0, 16], not 1.
+	Scale float64 `yaml:"scale"`
+	// Threshold is the default score threshold there, in (0, 1).
+	Threshold float32 `yaml:"threshold"`
+}
+
+// TileScale is the tile scale the bundle recommends: tiling.scale, else 1.
+func (b *Bundle) TileScale() float64 {
+	if b.Tiling != nil && b.Tiling.Scale > 0 {
+		return b.Tiling.Scale
+	}
+	return 1
+}
+
+// ThresholdAt is the bundle's default score threshold at tile scale s:
+// Threshold at 1, a TileThresholds entry at its scale, interpolated
+// linearly in log2(s) between listed scales (halving the scale is one
+// step), and the nearest listed scale's beyond them. A bundle without
+// TileThresholds has one threshold at every scale.
+func (b *Bundle) ThresholdAt(s float64) float32 {
+	pts := append([]TileThreshold{{Scale: 1, Threshold: b.Threshold}}, b.TileThresholds...)
+	slices.SortFunc(pts, func(a, b TileThreshold) int { return cmp.Compare(a.Scale, b.Scale) })
+	if !(s > pts[0].Scale) { // NaN and 0 too
+		return pts[0].Threshold
+	}
+	for i := 1; i < len(pts); i++ {
+		lo, hi := pts[i-1], pts[i]
+		if s <= hi.Scale {
+			f := math.Log2(s/lo.Scale) / math.Log2(hi.Scale/lo.Scale)
+			return lo.Threshold + float32(f)*(hi.Threshold-lo.Threshold)
+		}
+	}
+	return pts[len(pts)-1].Threshold
 }
 
 // Tiling is the tiling a bundle recommends (see Options for the meaning of
@@ -330,6 +375,22 @@ func (v *validator) check(b *Bundle) {
 	}
 	if v.has("threshold") && !(b.Threshold > 0 && b.Threshold < 1) {
 		v.errf("threshold", "%g must be in (0, 1)", b.Threshold)
+	}
+	scales := map[float64]bool{}
+	for i, t := range b.TileThresholds {
+		field := fmt.Sprintf("tile_thresholds[%d]", i)
+		switch {
+		case !(t.Scale > 0 && t.Scale <= 16):
+			v.errf("tile_thresholds", "%s: scale %g must be in (0, 16]", field, t.Scale)
+		case t.Scale == 1:
+			v.errf("tile_thresholds", "%s: scale 1 is the threshold field's; list other scales", field)
+		case scales[t.Scale]:
+			v.errf("tile_thresholds", "%s: scale %g is listed twice", field, t.Scale)
+		}
+		scales[t.Scale] = true
+		if !(t.Threshold > 0 && t.Threshold < 1) {
+			v.errf("tile_thresholds", "%s: threshold %g must be in (0, 1)", field, t.Threshold)
+		}
 	}
 	if v.has("nms_iou") {
 		if !(b.NMSIoU > 0 && b.NMSIoU <= 1) {

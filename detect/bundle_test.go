@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,14 @@ func TestParseManifest(t *testing.T) {
 		{"bad hash text", "sha256: 0123", "sha256: zz23", []string{"sha256", "64 hex digits"}},
 		{"unknown field", "nms_iou: 0.5", "nms_iou: 0.5\ntreshold: 0.4", []string{"treshold", "not found"}},
 		{"not a mapping", goodManifest, "- a\n- b\n", []string{"not a YAML mapping"}},
+		{"tile threshold at scale 1", "nms_iou: 0.5", "nms_iou: 0.5\ntile_thresholds: [{scale: 1, threshold: 0.4}]",
+			[]string{"model.yaml:9:", "tile_thresholds[0]", "scale 1 is the threshold field's"}},
+		{"tile threshold listed twice", "nms_iou: 0.5",
+			"nms_iou: 0.5\ntile_thresholds: [{scale: 0.5, threshold: 0.4}, {scale: 0.5, threshold: 0.45}]",
+			[]string{"tile_thresholds[1]", "scale 0.5 is listed twice"}},
+		{"tile threshold out of range", "nms_iou: 0.5",
+			"nms_iou: 0.5\ntile_thresholds: [{scale: 0, threshold: 0.4}, {scale: 0.5, threshold: 1}]",
+			[]string{"tile_thresholds[0]: scale 0 must be in (0, 16]", "tile_thresholds[1]: threshold 1 must be in (0, 1)"}},
 		{"bad tiling", "nms_iou: 0.5", "nms_iou: 0.5\ntiling: {roi: [0, 0.5, 1, 0.2], overlap: 0.95}", []string{"tiling.roi", "empty region", "tiling.overlap"}},
 	}
 	for _, tc := range tests {
@@ -84,6 +93,40 @@ func TestParseManifest(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: error %q does not contain %q", tc.name, err, w)
 			}
+		}
+	}
+}
+
+func TestThresholdAt(t *testing.T) {
+	b, err := parseManifest("model.yaml", []byte(goodManifest+
+		"tile_thresholds: [{scale: 0.25, threshold: 0.45}, {scale: 0.5, threshold: 0.4}, {scale: 2, threshold: 0.3}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := parseManifest("model.yaml", []byte(goodManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		scale      float64
+		want, flat float32
+	}{
+		{1, 0.35, 0.35},
+		{0.5, 0.4, 0.35},
+		{0.25, 0.45, 0.35},
+		{0.1, 0.45, 0.35},             // below the smallest listed scale: its threshold
+		{math.Sqrt(0.5), 0.375, 0.35}, // half a log2 step from 1 towards 0.5
+		{math.Sqrt(2), 0.325, 0.35},
+		{2, 0.3, 0.35},
+		{8, 0.3, 0.35},
+		{0, 0.45, 0.35}, // not a scale: the smallest's, never a panic
+	}
+	for _, tc := range tests {
+		if got := b.ThresholdAt(tc.scale); math.Abs(float64(got-tc.want)) > 1e-6 {
+			t.Errorf("ThresholdAt(%g) = %g, want %g", tc.scale, got, tc.want)
+		}
+		if got := plain.ThresholdAt(tc.scale); got != tc.flat {
+			t.Errorf("without tile_thresholds: ThresholdAt(%g) = %g, want %g", tc.scale, got, tc.flat)
 		}
 	}
 }

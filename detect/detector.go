@@ -53,7 +53,10 @@ const DefaultROIBottom = 0.65
 // Options tune a Detector. The zero value uses the bundle's values and then
 // the package defaults.
 type Options struct {
-	// Threshold overrides the bundle's score threshold when > 0.
+	// Threshold overrides the bundle's score threshold when > 0. Otherwise
+	// the bundle's threshold at the tile scale in use applies
+	// (Bundle.ThresholdAt), or its plain threshold when only the whole-frame
+	// pass runs.
 	Threshold float32
 	// NMSIoU overrides the bundle's NMS IoU when > 0.
 	NMSIoU float32
@@ -144,6 +147,9 @@ func Open(dir string, opts Options) (*Detector, error) {
 		thr: b.Threshold, iou: b.NMSIoU,
 		maxDet: DefaultMaxDetections, maxBatch: DefaultMaxBatch,
 	}
+	if cfg.tiles {
+		d.thr = b.ThresholdAt(cfg.scale)
+	}
 	if opts.Threshold > 0 {
 		d.thr = opts.Threshold
 	}
@@ -164,16 +170,13 @@ func Open(dir string, opts Options) (*Detector, error) {
 }
 
 func resolveOptions(b *Bundle, o *Options) (tilingConfig, error) {
-	cfg := tilingConfig{roi: [4]float64{0, 0, 1, DefaultROIBottom}, overlap: DefaultOverlap, scale: 1, tiles: true, fullFrame: true}
+	cfg := tilingConfig{roi: [4]float64{0, 0, 1, DefaultROIBottom}, overlap: DefaultOverlap, scale: b.TileScale(), tiles: true, fullFrame: true}
 	if t := b.Tiling; t != nil {
 		if t.ROI != nil {
 			copy(cfg.roi[:], t.ROI)
 		}
 		if t.Overlap > 0 {
 			cfg.overlap = t.Overlap
-		}
-		if t.Scale > 0 {
-			cfg.scale = t.Scale
 		}
 		if t.FullFrame != nil {
 			cfg.fullFrame = *t.FullFrame

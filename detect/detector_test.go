@@ -337,3 +337,44 @@ func TestForwardBlob(t *testing.T) {
 		t.Error("100x100 blob accepted by a 320x320 model")
 	}
 }
+
+// A bundle's tile_thresholds set the detector's default threshold for the
+// tile scale in use; an explicit Threshold still wins, and the whole-frame
+// pass alone keeps the plain threshold.
+func TestOpenThresholdByTileScale(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{ManifestFile, ModelFile} {
+		data, err := os.ReadFile(filepath.Join("testdata/marker", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == ManifestFile {
+			data = append(data, "tile_thresholds: [{scale: 0.5, threshold: 0.7}]\n"...)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		opts Options
+		want float32
+	}{
+		{"default scale 1", Options{}, 0.5},
+		{"scale 0.5", Options{TileScale: 0.5}, 0.7},
+		{"between", Options{TileScale: math.Sqrt(0.5)}, 0.6},
+		{"below the listed", Options{TileScale: 0.25}, 0.7},
+		{"explicit threshold", Options{TileScale: 0.5, Threshold: 0.4}, 0.4},
+		{"whole frame only", Options{TileScale: 0.5, Tiles: Off}, 0.5},
+	}
+	for _, tc := range tests {
+		d, err := Open(dir, tc.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := d.Threshold(); math.Abs(float64(got-tc.want)) > 1e-6 {
+			t.Errorf("%s: threshold %g, want %g", tc.name, got, tc.want)
+		}
+		d.Close()
+	}
+}

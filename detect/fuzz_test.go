@@ -36,6 +36,8 @@ func FuzzManifest(f *testing.F) {
 		"tiling: {roi: [0, 0, .inf, 0.6], overlap: .nan, scale: .nan}\n",
 		"tiling: {roi: [0, 0, 1]}\n",
 		"threshold: .nan\n",
+		"tile_thresholds: [{scale: .nan, threshold: 0.4}, {scale: 0.5, threshold: .inf}]\n",
+		"tile_thresholds: [{scale: 0.5, threshold: 0.4}]\n",
 		"nms_iou: -.inf\n",
 		"input: {width: 99999999999, height: 320, color: rgb, scale: 1}\n",
 		"labels: [dome, person]\ntypes: {dome: dome, person: dome}\n",
@@ -66,6 +68,11 @@ func FuzzManifest(f *testing.F) {
 		}
 		if !(b.Threshold > 0 && b.Threshold < 1) || !(b.NMSIoU > 0 && b.NMSIoU <= 1) {
 			t.Fatalf("accepted threshold %v, nms_iou %v", b.Threshold, b.NMSIoU)
+		}
+		for _, s := range []float64{0.25, 0.5, 1, 2} {
+			if thr := b.ThresholdAt(s); !(thr > 0 && thr < 1) {
+				t.Fatalf("accepted tile_thresholds %+v: threshold %v at tile scale %g", b.TileThresholds, thr, s)
+			}
 		}
 		if b.Input.Width < 16 || b.Input.Width > 4096 || b.Input.Height < 16 || b.Input.Height > 4096 || !(b.Input.Scale > 0 && b.Input.Scale <= 1) {
 			t.Fatalf("accepted input %+v", b.Input)

@@ -69,7 +69,7 @@ type GNSSConfig struct {
 // ModelConfig selects the detection model bundle.
 type ModelConfig struct {
 	Dir       string  `yaml:"dir"`       // "" = default bundle lookup
-	Threshold float64 `yaml:"threshold"` // 0 = the bundle's own threshold
+	Threshold float64 `yaml:"threshold"` // 0 = the bundle's own, at the tile scale in use
 	// TileScale is frame pixels per model pixel in the detector's tiles
 	// (0 = the bundle's, else 1). Below 1 the frame is enlarged before
 	// tiling, so cameras only a few pixels across reach the size the model

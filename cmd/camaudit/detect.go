@@ -59,7 +59,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	modelDir := fs.String("model", "", "model bundle folder (default: $CAMAUDIT_MODEL, then models/"+detect.DefaultName+" here or beside the binary, then "+detect.InstalledModelDir+")")
 	asJSON := fs.Bool("json", false, "print one JSON object per image")
 	drawDir := fs.String("draw", "", "write copies of the images with boxes and labels into this folder (test images only: never camera footage of people)")
-	thr := fs.Float64("threshold", 0, "score threshold (0: the bundle's)")
+	thr := fs.Float64("threshold", 0, "score threshold (0: the bundle's at the tile scale)")
 	roi := fs.String("roi", "", "region tiled at full resolution, x0,y0,x1,y1 as fractions of the image (default: the bundle's, else the upper 65%)")
 	tileScale := fs.Float64("tile-scale", 0, "image pixels per model pixel in a tile (0: the bundle's, else 1)")
 	overlap := fs.Float64("overlap", 0, "fraction of a tile shared with its neighbour (0: the bundle's, else 0.2)")

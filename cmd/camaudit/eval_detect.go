@@ -40,7 +40,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	data := fs.String("data", "", "YOLO data set folder with images/<split>, labels/<split> and data.yaml (required)")
 	split := fs.String("split", "val", "data set split to evaluate")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
-	thr := fs.Float64("threshold", 0, "score threshold for precision and recall (0: the bundle's)")
+	thr := fs.Float64("threshold", 0, "score threshold for precision and recall (0: the bundle's at the tile scale)")
 	apFloor := fs.Float64("ap-floor", 0.01, "lowest score kept for AP50 (detections are collected down to it)")
 	roi := fs.String("roi", "0,0,1,1", "region tiled at full resolution, x0,y0,x1,y1 as fractions of the image")
 	fullFrame := fs.String("full-frame", "default", "downscaled whole-image pass: on, off or default (the bundle's)")
@@ -98,8 +98,13 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	// The manifest's float32 threshold, as the decimal it was written as.
-	threshold, _ := strconv.ParseFloat(strconv.FormatFloat(float64(b.Threshold), 'g', -1, 32), 64)
+	// The manifest's float32 threshold at the tile scale in use, as the
+	// decimal it was written as.
+	ts := *tileScale
+	if ts == 0 {
+		ts = b.TileScale()
+	}
+	threshold, _ := strconv.ParseFloat(strconv.FormatFloat(float64(b.ThresholdAt(ts)), 'g', -1, 32), 64)
 	if *thr > 0 {
 		threshold = *thr
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,7 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	var r struct {
 		Model     string   `json:"model"`
 		TileScale float64  `json:"tile_scale"`
+		Threshold float64  `json:"threshold"`
 		Images    int      `json:"images"`
 		Objects   int      `json:"objects"`
 		Precision *float64 `json:"precision"`
@@ -174,6 +176,7 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	// so, and more of the cameras under 16 px are found than at scale 1.
 	var half struct {
 		TileScale float64 `json:"tile_scale"`
+		Threshold float64 `json:"threshold"`
 		Sizes     []struct {
 			Objects int      `json:"objects"`
 			Recall  *float64 `json:"recall"`
@@ -188,6 +191,15 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	}
 	if r.TileScale != 1 || half.TileScale != 0.5 {
 		t.Errorf("tile_scale %g and %g, want 1 (the bundle's) and 0.5", r.TileScale, half.TileScale)
+	}
+	// Precision and recall are taken at the bundle's threshold for the tile
+	// scale (model.yaml's threshold and tile_thresholds).
+	for _, c := range []struct {
+		scale, got float64
+	}{{1, r.Threshold}, {0.5, half.Threshold}} {
+		if want := float64(b.ThresholdAt(c.scale)); math.Abs(c.got-want) > 1e-6 {
+			t.Errorf("threshold %g at tile scale %g, want the bundle's %g", c.got, c.scale, want)
+		}
 	}
 	if len(half.Sizes) != 3 || half.Sizes[0].Objects != r.Sizes[0].Objects || half.Sizes[0].Recall == nil || r.Sizes[0].Recall == nil {
 		t.Fatalf("sizes at tile scale 0.5 %+v, at 1 %+v: want the same buckets", half.Sizes, r.Sizes)

@@ -58,7 +58,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	configPath := fs.String("config", "", "device config `FILE` for device id, thresholds, MQTT credentials (optional)")
 	device := fs.String("device", "", "device pseudonym (default: the config's, else replay-dev)")
 	hfov := fs.Float64("hfov", 0, "horizontal field of view in degrees (default: walk.json, else the config's, else 66)")
-	threshold := fs.Float64("threshold", 0, "detector score threshold (0: the config's, else the bundle's)")
+	threshold := fs.Float64("threshold", 0, "detector score threshold (0: the config's, else the bundle's at the tile scale)")
 	tileScale := fs.Float64("tile-scale", 0, "frame pixels per model pixel in the detector's tiles; below 1 finds smaller cameras for more work (0: the config's, else the bundle's)")
 	flushTimeout := fs.Duration("flush-timeout", 60*time.Second, "how long to wait for the broker to acknowledge everything")
 	quiet := fs.Bool("quiet", false, "no progress line")

@@ -290,6 +290,37 @@ def more_metrics(extra):
     return "\n".join(rows)
 
 
+def tile_thresholds(specs):
+    """The --tile-threshold SCALE=THRESHOLD specs as model.yaml's
+    tile_thresholds ([{"scale": S, "threshold": T}], by scale), checked as
+    the Go loader checks them; a bad one exits naming it."""
+    out = {}
+    for spec in specs:
+        scale, sep, thr = spec.partition("=")
+        try:
+            scale, thr = float(scale), float(thr)
+        except ValueError:
+            sep = ""
+        if not sep:
+            sys.exit(f"bundle: --tile-threshold {spec!r}: want SCALE=THRESHOLD, e.g. 0.5=0.35")
+        if not 0 < scale <= 16 or scale == 1:
+            sys.exit(f"bundle: --tile-threshold {spec!r}: scale must be in (0, 16] and not 1 (--threshold's)")
+        if not 0 < thr < 1:
+            sys.exit(f"bundle: --tile-threshold {spec!r}: threshold must be in (0, 1)")
+        if scale in out:
+            sys.exit(f"bundle: --tile-threshold {spec!r}: scale {scale:g} given twice")
+        out[scale] = thr
+    return [{"scale": k, "threshold": out[k]} for k in sorted(out)]
+
+
+def threshold_text(threshold, tile_thr):
+    """The card's words for the default threshold(s)."""
+    if not tile_thr:
+        return f"{threshold:g}"
+    more = ", ".join(f"{t['threshold']:g} at tile scale {t['scale']:g}" for t in tile_thr)
+    return f"{threshold:g} at tile scale 1, {more} (`tile_thresholds`: an enlarged frame makes the model surer of more boxes, doubles among them)"
+
+
 def metrics_tables(ev):
     """Markdown tables of a `camaudit eval detect --json` report."""
     lines = ["| class | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
@@ -317,8 +348,12 @@ def main():
                     help="a further camaudit eval detect --json result for the card (repeatable)")
     ap.add_argument("--threshold", type=float, default=0,
                     help="default score threshold (0: the F1-optimal one train.py found on val, else 0.35)")
+    ap.add_argument("--tile-threshold", action="append", default=[], metavar="SCALE=THRESHOLD",
+                    help="default score threshold at another tile scale than 1 (repeatable), "
+                         "e.g. 0.5=0.35: model.yaml's tile_thresholds")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    tile_thr = tile_thresholds(args.tile_threshold)
 
     ck = torch.load(args.ckpt, map_location="cpu")
     net = CamNet(ck["nc"], ck["preset"])
@@ -391,6 +426,7 @@ def main():
         "labels": LABELS,
         "types": {l: l for l in LABELS},
         "threshold": args.threshold,
+        **({"tile_thresholds": tile_thr} if tile_thr else {}),
         "nms_iou": 0.5,
         "sha256": digest,
         "tiling": {"roi": [0.0, 0.0, 1.0, 0.65], "overlap": 0.05, "full_frame": True},
@@ -431,7 +467,8 @@ def main():
         "TOTAL_TIME": info.get("total_time", "(see make model's log)"),
         "DATASET_CMD": info.get("dataset_cmd", ""), "HOLDOUT_CMD": info.get("holdout_cmd", ""),
         "BG_TRAIN": ", ".join(info.get("bg_train", [])), "BG_HOLDOUT": ", ".join(info.get("bg_holdout", [])),
-        "THRESHOLD": str(args.threshold),
+        "THRESHOLD": f"{args.threshold:g}",
+        "THRESHOLDS": threshold_text(args.threshold, tile_thr),
         "METRICS": metrics_tables(ev),
         "MORE_METRICS": more_metrics(extra),
         "WALKS": walks_line(info),

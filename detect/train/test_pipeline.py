@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import first_settings, hardware, more_metrics, schedule, targets, walks_line
+from bundle import first_settings, hardware, more_metrics, schedule, targets, threshold_text, tile_thresholds, walks_line
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
@@ -395,6 +395,23 @@ class CardTextTest(unittest.TestCase):
         ck["first_run"] = {"lr": 0.025, "crop": 320}
         self.assertIn("then `MODEL_CROP=416 MODEL_EPOCHS=40", schedule(ck))
         self.assertEqual(first_settings({"args": {"lr": 0.01, "size": 384}}), {"lr": 0.01, "crop": 384})
+
+    def test_tile_thresholds(self):
+        got = tile_thresholds(["0.5=0.35", "2=0.25", "0.25=0.4"])
+        self.assertEqual(got, [{"scale": 0.25, "threshold": 0.4}, {"scale": 0.5, "threshold": 0.35},
+                               {"scale": 2.0, "threshold": 0.25}])
+        self.assertEqual(tile_thresholds([]), [])
+        for bad, words in [("0.5", "SCALE=THRESHOLD"), ("a=0.3", "SCALE=THRESHOLD"), ("1=0.3", "not 1"),
+                           ("0=0.3", "(0, 16]"), ("0.5=1.2", "(0, 1)")]:
+            with self.assertRaises(SystemExit) as cm:
+                tile_thresholds([bad])
+            self.assertIn(repr(bad), str(cm.exception))
+            self.assertIn(words, str(cm.exception))
+        with self.assertRaises(SystemExit) as cm:
+            tile_thresholds(["0.5=0.35", "0.50=0.4"])
+        self.assertIn("given twice", str(cm.exception))
+        self.assertEqual(threshold_text(0.275, []), "0.275")
+        self.assertTrue(threshold_text(0.275, got[1:2]).startswith("0.275 at tile scale 1, 0.35 at tile scale 0.5 ("))
 
     def test_targets_say_whether_training_still_pays(self):
         ev = {"ap50": 0.5, "sizes": [{"recall": 0.2}]}
