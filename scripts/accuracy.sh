@@ -18,7 +18,16 @@
 #   ACC_TILE_SCALE=S   detector tile scale (default: the config's, else the bundle's)
 #   ACC_CONFIG=FILE    device config for thresholds (optional)
 #   ACC_DETECTOR=model the trained model; "truth" uses the simulator's boxes
-#                      (tracking and location alone, no detector)
+#                      (tracking and location alone, no detector); "recorded"
+#                      replays the detections a model run saved (below)
+#   ACC_DETECTIONS=DIR with ACC_DETECTOR=recorded: a model run's results folder
+#                      (ACC_DIR/accuracy/TAG); its WALK.detections.jsonl files are
+#                      replayed instead of running the model: seconds per walk,
+#                      for tuning tracking, location and the threshold (the
+#                      config's model.threshold, or ACC_THRESHOLD, may raise the
+#                      recorded one; record at a low one, e.g. ACC_THRESHOLD=0.2)
+#   ACC_THRESHOLD=T    detector score threshold (default: the config's, else the
+#                      bundle's at the tile scale; with recorded: every recorded box)
 #   ACC_JOBS=N         replays at once (default: the number of CPUs)
 #   ACC_FRAMES=N       render only the first N frames of each walk (a quick try:
 #                      recall is then low, the truth being the whole walk's cameras)
@@ -26,7 +35,9 @@
 #   ACC_SEEN_FRAMES=10, ACC_SEEN_PX=8  what counts as a camera the walk saw
 #   CAMAUDIT=FILE      the camaudit binary (default build/camaudit)
 # Results: ACC_DIR/accuracy/TAG/ (per-walk sightings, eval JSON, replay logs,
-# summary.json); TAG names the detector, tile scale and config.
+# the model's detections per frame: boxes and scores, never pixels;
+# summary.json); TAG names the detector, tile scale, threshold, config and
+# first seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +47,8 @@ MODEL=${ACC_MODEL:-models/camaudit-cams-v1}
 TS=${ACC_TILE_SCALE:-}
 CONFIG=${ACC_CONFIG:-}
 DETECTOR=${ACC_DETECTOR:-model}
+DETS=${ACC_DETECTIONS:-}
+THR=${ACC_THRESHOLD:-}
 JOBS=${ACC_JOBS:-$(nproc)}
 FRAMES=${ACC_FRAMES:-0}
 DIR=${ACC_DIR:-build}
@@ -45,13 +58,22 @@ CAM=${CAMAUDIT:-build/camaudit}
 case "$DETECTOR" in
   model) [ -f "$MODEL/model.yaml" ] || { echo "accuracy: ACC_MODEL=$MODEL has no model.yaml" >&2; exit 2; } ;;
   truth) ;;
-  *) echo "accuracy: ACC_DETECTOR=$DETECTOR: want model or truth" >&2; exit 2 ;;
+  recorded)
+    [ -n "$DETS" ] && compgen -G "$DETS/*.detections.jsonl" > /dev/null ||
+      { echo "accuracy: ACC_DETECTIONS=$DETS has no *.detections.jsonl (give a model run's results folder)" >&2; exit 2; }
+    [ -z "$TS" ] || { echo "accuracy: ACC_TILE_SCALE does not apply to recorded detections" >&2; exit 2; } ;;
+  *) echo "accuracy: ACC_DETECTOR=$DETECTOR: want model, truth or recorded" >&2; exit 2 ;;
 esac
 [ -x "$CAM" ] || { echo "accuracy: $CAM missing: run make build" >&2; exit 2; }
 
-TAG=$DETECTOR
-[ "$DETECTOR" = model ] && TAG="$(basename "$MODEL")-ts${TS:-default}"
+case "$DETECTOR" in
+  model) TAG="$(basename "$MODEL")-ts${TS:-default}" ;;
+  recorded) TAG="recorded-$(basename "$DETS")" ;; # its name has the seed
+  *) TAG=$DETECTOR ;;
+esac
+[ -n "$THR" ] && TAG="$TAG-thr$THR"
 [ -n "$CONFIG" ] && TAG="$TAG-$(basename "$CONFIG" .yaml)"
+[ "$DETECTOR" = recorded ] || TAG="$TAG-seed$SEED"
 OUT=$DIR/accuracy/$TAG
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -67,8 +89,13 @@ one() {
   name=$(basename "$w")
   args=(replay --quiet --video "$w/walk.avi" --nmea "$w/track.nmea" --walk-json "$w/walk.json"
         --out "$OUT/$name.geojson")
-  if [ "$DETECTOR" = truth ]; then args+=(--truth "$w/frames.jsonl"); else args+=(--model "$MODEL"); fi
+  case "$DETECTOR" in
+    truth) args+=(--truth "$w/frames.jsonl") ;;
+    recorded) args+=(--detections "$DETS/$name.detections.jsonl") ;;
+    *) args+=(--model "$MODEL" --save-detections "$OUT/$name.detections.jsonl") ;;
+  esac
   [ -n "$TS" ] && args+=(--tile-scale "$TS")
+  [ -n "$THR" ] && args+=(--threshold "$THR")
   [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
   if ! "$CAM" "${args[@]}" > "$OUT/$name.log" 2>&1; then
     echo "accuracy: replay of $w failed:" >&2
@@ -79,7 +106,7 @@ one() {
   echo "accuracy: $name done ($(tail -1 "$OUT/$name.log" | grep -o '[0-9.]* frames/s' || true))" >&2
 }
 export -f one
-export OUT DETECTOR MODEL TS CONFIG CAM
+export OUT DETECTOR MODEL TS THR DETS CONFIG CAM
 echo "accuracy: replaying with $TAG, $JOBS at a time" >&2
 printf '%s\n' "${DIRS[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
 

@@ -46,6 +46,8 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	walkJSON := fs.String("walk-json", "", "walk metadata `FILE` (start, fps, optics); default: walk.json beside the video when present")
 	model := fs.String("model", "", "model bundle `DIR` (default: the default bundle lookup)")
 	truth := fs.String("truth", "", "use the simulator's truth boxes (frames.jsonl `FILE`) as the detector")
+	saveDets := fs.String("save-detections", "", "write each frame's detections (boxes, types, scores; never pixels) to `FILE`, for replays with --detections")
+	dets := fs.String("detections", "", "use the detections a replay of this walk saved with --save-detections (`FILE`) instead of running the model: tunes what follows the detector in seconds; --threshold may raise the recorded one")
 	minVisible := fs.Float64("min-visible", 0.3, "with --truth: ignore boxes less visible than this fraction")
 	minBox := fs.Int("min-box", 4, "with --truth: ignore boxes whose longer side is shorter than this many `pixels`")
 	var noise truthNoise
@@ -65,7 +67,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verbose := fs.Bool("v", false, "debug logging: each track's fate (located, merged, kept apart, unconfirmed) and why")
 	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
+		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR [--save-detections F] | --detections F | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -74,8 +76,14 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *video == "" || *nmea == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: --video and --nmea are required", errUsage)
 	}
-	if *model != "" && *truth != "" {
-		return fmt.Errorf("%w: give --model or --truth, not both", errUsage)
+	if n := countSet(*model, *truth, *dets); n > 1 {
+		return fmt.Errorf("%w: give one of --model, --truth and --detections", errUsage)
+	}
+	if *dets != "" && *tileScale != 0 {
+		return fmt.Errorf("%w: --tile-scale does not apply to --detections (the recording's tile scale holds)", errUsage)
+	}
+	if *dets != "" && *saveDets != "" {
+		return fmt.Errorf("%w: --save-detections records a detector; --detections replays a recording", errUsage)
 	}
 	if *threshold < 0 || *threshold >= 1 {
 		return fmt.Errorf("%w: --threshold %g must be in [0, 1)", errUsage, *threshold)
@@ -182,13 +190,36 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !noise.zero() {
 		identity += fmt.Sprintf("|noise %+v", noise)
 	}
-	if *truth != "" {
+	var header detectionsHeader // for --save-detections
+	closeRec := func() error { return nil }
+	switch {
+	case *truth != "":
 		td, err := loadTruth(*truth, *minVisible, *minBox, noise, optics.Width, optics.Height)
 		if err != nil {
 			return err
 		}
 		det = td
-	} else {
+		header = detectionsHeader{Detector: identity, Model: modelName, Width: optics.Width, Height: optics.Height}
+	case *dets != "":
+		thr := *threshold // else the config's; 0 keeps every recorded detection
+		if thr == 0 {
+			thr = cfg.Model.Threshold
+		}
+		rd, err := loadDetections(*dets, thr)
+		if err != nil {
+			return err
+		}
+		h := rd.header
+		if h.Width != 0 && (h.Width != optics.Width || h.Height != optics.Height) {
+			return fmt.Errorf("%s: recorded from %dx%d frames; %s has %dx%d", *dets, h.Width, h.Height, *video, optics.Width, optics.Height)
+		}
+		det = rd
+		modelName = h.Model
+		identity = "detections:" + h.Detector
+		if thr != 0 {
+			identity += fmt.Sprintf("|threshold %g", thr)
+		}
+	default:
 		m := cfg.Model // --model, --threshold and --tile-scale override it
 		if *model != "" {
 			m.Dir = *model
@@ -207,6 +238,17 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		det = modelDetector{d}
 		modelName = d.Bundle().Name
 		identity = "model:" + d.Bundle().Name + "@" + d.Bundle().Version
+		header = detectionsHeader{Detector: identity, Model: modelName, Threshold: float64(d.Threshold()),
+			TileScale: d.TileScale(), Width: optics.Width, Height: optics.Height}
+	}
+	if *saveDets != "" {
+		rec, err := newDetectionRecorder(*saveDets, det, header)
+		if err != nil {
+			return err
+		}
+		defer rec.Close() // on an error path; the good path closes it after the replay
+		det = rec
+		closeRec = rec.Close
 	}
 
 	jdir := *journalDir
@@ -256,6 +298,9 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Journal: j, Source: source, Frames: framesOf(cam.Frames(), *maxFrames), Progress: progress, Log: log,
 	})
 	if err != nil {
+		return err
+	}
+	if err := closeRec(); err != nil {
 		return err
 	}
 	if *out != "" {
@@ -405,4 +450,16 @@ func replayFirstPositive(vs ...float64) float64 {
 		}
 	}
 	return 0
+}
+
+// countSet counts the non-empty strings: how many of a set of exclusive
+// flags were given.
+func countSet(v ...string) int {
+	n := 0
+	for _, s := range v {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -107,9 +107,10 @@ func TestWalkFrames(t *testing.T) {
 
 // TestAccuracyScript runs make accuracy's script (scripts/accuracy.sh) on
 // two short random walks with the simulator's boxes as the detector, then
-// on one with the default model: the summary holds what camaudit eval walk
-// said for each walk and pools it correctly, the walks are rendered once and
-// reused, and a bad setting is refused with its name.
+// on one with the default model, then on that model run's saved detections:
+// the summary holds what camaudit eval walk said for each walk and pools it
+// correctly, the walks are rendered once and reused, the saved detections
+// give the model run's sightings, and a bad setting is refused with its name.
 func TestAccuracyScript(t *testing.T) {
 	bin := hostCamaudit(t)
 	dir := t.TempDir()
@@ -160,7 +161,7 @@ func TestAccuracyScript(t *testing.T) {
 	if err != nil {
 		t.Fatalf("accuracy.sh with the truth detector: %v\n%s", err, out)
 	}
-	rows, pooled := summary("truth")
+	rows, pooled := summary("truth-seed9100")
 	if len(rows) != 2 || pooled.Walks != 2 {
 		t.Fatalf("summary has %d walks (pooled %d), want 2\n%s", len(rows), pooled.Walks, out)
 	}
@@ -201,13 +202,33 @@ func TestAccuracyScript(t *testing.T) {
 	if !strings.Contains(out, "walk-9100: up to date") {
 		t.Errorf("the walk was rendered again:\n%s", out)
 	}
-	if rows, _ := summary("camaudit-cams-v1-tsdefault"); len(rows) != 1 || rows[0].Walk != "walk-9100" {
-		t.Errorf("model summary %+v, want walk-9100 alone", rows)
-	} else {
-		kinds(rows[0])
+	modelRows, _ := summary("camaudit-cams-v1-tsdefault-seed9100")
+	if len(modelRows) != 1 || modelRows[0].Walk != "walk-9100" {
+		t.Fatalf("model summary %+v, want walk-9100 alone", modelRows)
 	}
+	kinds(modelRows[0])
 	if !strings.Contains(out, "false sightings: ") {
 		t.Errorf("no line on the false sightings:\n%s", out)
+	}
+
+	// The model run saved its detections; replaying them gives its sightings,
+	// and a raised threshold keeps no more of them.
+	rec := filepath.Join(dir, "accuracy", "camaudit-cams-v1-tsdefault-seed9100")
+	if out, err := run("ACC_WALKS=1", "ACC_DETECTOR=recorded", "ACC_DETECTIONS="+rec); err != nil {
+		t.Fatalf("accuracy.sh with recorded detections: %v\n%s", err, out)
+	}
+	if rows, _ := summary("recorded-camaudit-cams-v1-tsdefault-seed9100"); len(rows) != 1 ||
+		rows[0].Found != modelRows[0].Found || rows[0].Matched != modelRows[0].Matched {
+		t.Errorf("recorded detections gave %+v, the model %+v", rows, modelRows[0])
+	}
+	if out, err := run("ACC_WALKS=1", "ACC_DETECTOR=recorded", "ACC_DETECTIONS="+rec, "ACC_THRESHOLD=0.6"); err != nil {
+		t.Fatalf("accuracy.sh with recorded detections at threshold 0.6: %v\n%s", err, out)
+	}
+	if rows, _ := summary("recorded-camaudit-cams-v1-tsdefault-seed9100-thr0.6"); len(rows) != 1 || rows[0].Found > modelRows[0].Found {
+		t.Errorf("recorded detections at threshold 0.6 gave %+v, the model at its own %+v", rows, modelRows[0])
+	}
+	if out, err := run("ACC_DETECTOR=recorded", "ACC_DETECTIONS="+dir); err == nil || !strings.Contains(out, "ACC_DETECTIONS="+dir+" has no") {
+		t.Errorf("ACC_DETECTIONS without recordings: err %v, output:\n%s", err, out)
 	}
 
 	if out, err := run("ACC_DETECTOR=magic"); err == nil || !strings.Contains(out, "ACC_DETECTOR=magic") {

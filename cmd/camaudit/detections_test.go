@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"image"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/camaudit/camaudit/firmware"
+)
+
+const detHeader = `{"detector":"model:m@1","model":"m","threshold":0.3,"tile_scale":0.5,"width":1280,"height":720}` + "\n"
+
+func TestParseDetections(t *testing.T) {
+	good := detHeader +
+		`{"frame":0,"detections":[{"type":"dome","label":"dome","score":0.9,"box":[10,20,30,40]},{"type":"alpr","score":0.35,"box":[50,60,70,80]}]}` + "\n\n" +
+		`{"frame":1,"detections":[]}` + "\n"
+	for _, tc := range []struct {
+		name, text string
+		threshold  float64
+		want       string // an error about this; "" for none
+		frame0     int    // detections kept in frame 0
+	}{
+		{name: "all", text: good, frame0: 2},
+		{name: "raised threshold", text: good, threshold: 0.5, frame0: 1},
+		{name: "the recorded threshold", text: good, threshold: 0.3, frame0: 2},
+		{name: "lower threshold", text: good, threshold: 0.2, want: "recorded at threshold 0.3; a replay of it cannot use the lower 0.2"},
+		{name: "empty", text: "", want: "empty: not a detections file"},
+		{name: "no header", text: `{"frame":0,"detections":[]}` + "\n", want: "f.jsonl:1: not a detections file"},
+		{name: "truth boxes", text: `{"frame":0,"boxes":[]}` + "\n", want: "f.jsonl:1: not a detections file"},
+		{name: "bad header threshold", text: `{"detector":"x","threshold":1.5}` + "\n", want: "f.jsonl:1: threshold 1.5"},
+		{name: "garbage line", text: detHeader + "{not json\n", want: "f.jsonl:2:"},
+		{name: "no frame", text: detHeader + `{"detections":[]}` + "\n", want: `f.jsonl:2: no "frame" field`},
+		{name: "frame twice", text: detHeader + `{"frame":3,"detections":[]}` + "\n" + `{"frame":3,"detections":[]}` + "\n", want: "f.jsonl:3: frame 3 recorded twice"},
+		{name: "bad type", text: detHeader + `{"frame":0,"detections":[{"type":"person","score":0.9,"box":[1,2,3,4]}]}` + "\n", want: `f.jsonl:2: detection 0: type "person"`},
+		{name: "bad score", text: detHeader + `{"frame":0,"detections":[{"type":"dome","score":1.5,"box":[1,2,3,4]}]}` + "\n", want: "detection 0: score 1.5"},
+		{name: "zero score", text: detHeader + `{"frame":0,"detections":[{"type":"dome","score":0,"box":[1,2,3,4]}]}` + "\n", want: "detection 0: score 0"},
+		{name: "inverted box", text: detHeader + `{"frame":0,"detections":[{"type":"dome","score":0.5,"box":[30,2,3,4]}]}` + "\n", want: "detection 0: box [30 2 3 4]"},
+		{name: "empty box", text: detHeader + `{"frame":0,"detections":[{"type":"dome","score":0.5,"box":[3,2,3,4]}]}` + "\n", want: "detection 0: box [3 2 3 4]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := parseDetections(strings.NewReader(tc.text), "f.jsonl", tc.threshold)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d.Detect(firmware.Frame{Seq: 0})
+			if err != nil || len(got) != tc.frame0 {
+				t.Fatalf("frame 0: %d detections (err %v), want %d", len(got), err, tc.frame0)
+			}
+			if got[0] != (firmware.Detection{Type: "dome", Label: "dome", Score: 0.9, Box: image.Rect(10, 20, 30, 40)}) {
+				t.Errorf("frame 0, first detection = %+v", got[0])
+			}
+			if got, err := d.Detect(firmware.Frame{Seq: 1}); err != nil || len(got) != 0 {
+				t.Errorf("frame 1 = %v, %v; want no detections", got, err)
+			}
+			if _, err := d.Detect(firmware.Frame{Seq: 2}); !errors.Is(err, errFrameNotRecorded) || !strings.Contains(err.Error(), "f.jsonl: frame 2") {
+				t.Errorf("frame 2 (not recorded): err = %v", err)
+			}
+			if d.header.Model != "m" || d.header.TileScale != 0.5 || d.header.Width != 1280 {
+				t.Errorf("header = %+v", d.header)
+			}
+		})
+	}
+}
+
+// sightingsOf reads a sightings GeoJSON as (position, type) pairs: the ids
+// differ between two replays, what they found must not.
+func sightingsOf(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fc struct {
+		Features []struct {
+			Geometry struct {
+				Coordinates []float64 `json:"coordinates"`
+			} `json:"geometry"`
+			Properties map[string]any `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(b, &fc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var out []string
+	for _, f := range fc.Features {
+		b, _ := json.Marshal([]any{f.Geometry.Coordinates, f.Properties["type"], f.Properties["err_m"], f.Properties["confidence"], f.Properties["frames"]})
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// TestReplaySavedDetections replays a simulated walk with a degraded truth
+// detector while saving its detections, then replays the saved detections:
+// the sightings must be the same. A raised threshold keeps fewer, a
+// recording cut short is refused at the first frame it lacks, and the
+// exclusive flags are refused.
+func TestReplaySavedDetections(t *testing.T) {
+	walk := simWalk(t, "../../firmware/testdata/walk22.yaml")
+	video, nmea := filepath.Join(walk, "walk.avi"), filepath.Join(walk, "track.nmea")
+	dir := t.TempDir()
+	dets, first, second := filepath.Join(dir, "d.jsonl"), filepath.Join(dir, "a.geojson"), filepath.Join(dir, "b.geojson")
+	base := []string{"replay", "--video", video, "--nmea", nmea, "--quiet"}
+	fwRun(t, append(base, "--truth", filepath.Join(walk, "frames.jsonl"), "--truth-jitter", "1.5", "--truth-flip", "0.1",
+		"--truth-false", "0.3", "--save-detections", dets, "--out", first)...)
+	fwRun(t, append(base, "--detections", dets, "--out", second)...)
+	a, b := sightingsOf(t, first), sightingsOf(t, second)
+	if len(a) < 10 || !reflect.DeepEqual(a, b) {
+		t.Fatalf("replay of saved detections differs:\n%v\n%v", a, b)
+	}
+
+	rd, err := loadDetections(dets, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	high, err := loadDetections(dets, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, kept := 0, 0
+	for seq := range rd.frames {
+		all += len(rd.frames[seq])
+		kept += len(high.frames[seq])
+		for _, d := range high.frames[seq] {
+			if d.Score < 0.9 {
+				t.Fatalf("frame %d: kept %+v under threshold 0.9", seq, d)
+			}
+		}
+	}
+	if all == 0 || kept == 0 || kept >= all {
+		t.Errorf("threshold 0.9 kept %d of %d detections", kept, all)
+	}
+
+	short := filepath.Join(dir, "short.jsonl")
+	fwRun(t, append(base, "--truth", filepath.Join(walk, "frames.jsonl"), "--max-frames", "40", "--save-detections", short)...)
+	var out, errb strings.Builder
+	err = cmdReplay(t.Context(), append(base[1:], "--detections", short), &out, &errb)
+	if !errors.Is(err, errFrameNotRecorded) || !strings.Contains(err.Error(), "frame 40") {
+		t.Errorf("replaying a recording of 40 frames: err = %v, want frame 40 not recorded", err)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--detections", dets, "--model", "m"}, "give one of --model, --truth and --detections"},
+		{[]string{"--detections", dets, "--truth", "f.jsonl"}, "give one of"},
+		{[]string{"--detections", dets, "--tile-scale", "0.5"}, "--tile-scale does not apply to --detections"},
+		{[]string{"--detections", dets, "--save-detections", short}, "--save-detections records a detector"},
+	} {
+		err := cmdReplay(t.Context(), append(base[1:], tc.args...), &out, &errb)
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("replay %v: err = %v, want a usage error about %s", tc.args, err, tc.want)
+		}
+	}
+}
