@@ -164,3 +164,32 @@ func TestReplaySavedDetections(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseDetections: any input is either refused with an error naming
+// the file, or gives detections that are all valid: a known type, a score
+// in (0, 1] at or above the threshold, a non-empty box.
+func FuzzParseDetections(f *testing.F) {
+	f.Add(detHeader+`{"frame":0,"detections":[{"type":"dome","score":0.9,"box":[10,20,30,40]}]}`+"\n", 0.0)
+	f.Add(detHeader+`{"frame":1,"detections":[]}`+"\n"+`{"frame":1}`, 0.5)
+	f.Add(`{"detector":"x","threshold":0}`+"\n"+`{"frame":-3,"detections":[{"type":"alpr","score":1,"box":[0,0,1,1]}]}`, 0.0)
+	f.Add("{\"frame\":0}\n", 0.0)
+	f.Fuzz(func(t *testing.T, text string, threshold float64) {
+		if !(threshold >= 0 && threshold < 1) {
+			return
+		}
+		d, err := parseDetections(strings.NewReader(text), "f.jsonl", threshold)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.jsonl") && !strings.HasPrefix(err.Error(), "reading f.jsonl") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
+		}
+		for seq, dets := range d.frames {
+			for _, x := range dets {
+				if !validTypes[x.Type] || !(x.Score > 0 && x.Score <= 1) || float64(x.Score) < threshold || x.Box.Empty() {
+					t.Fatalf("frame %d: accepted %+v at threshold %g", seq, x, threshold)
+				}
+			}
+		}
+	})
+}
