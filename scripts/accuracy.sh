@@ -22,7 +22,8 @@
 #                      replays the detections a model run saved (below)
 #   ACC_DETECTIONS=DIR with ACC_DETECTOR=recorded: a model run's results folder
 #                      (ACC_DIR/accuracy/TAG); its WALK.detections.jsonl files are
-#                      replayed instead of running the model: seconds per walk,
+#                      replayed instead of running the model (the same walks
+#                      unless ACC_SEED or ACC_WALKS say otherwise): seconds per walk,
 #                      for tuning tracking, location and the threshold (the
 #                      config's model.threshold, or ACC_THRESHOLD, may raise the
 #                      recorded one; record at a low one, e.g. ACC_THRESHOLD=0.2)
@@ -64,6 +65,13 @@ case "$DETECTOR" in
     [ -z "$TS" ] || { echo "accuracy: ACC_TILE_SCALE does not apply to recorded detections" >&2; exit 2; } ;;
   *) echo "accuracy: ACC_DETECTOR=$DETECTOR: want model, truth or recorded" >&2; exit 2 ;;
 esac
+# Recorded detections name their walks: unless given, the seed and number
+# of walks are the recording's.
+if [ "$DETECTOR" = recorded ]; then
+  rec=$(cd "$DETS" && ls walk-*.detections.jsonl | sed 's/walk-\([0-9]*\).*/\1/' | sort -n)
+  SEED=${ACC_SEED:-$(head -1 <<< "$rec")}
+  WALKS=${ACC_WALKS:-$(wc -l <<< "$rec")}
+fi
 [ -x "$CAM" ] || { echo "accuracy: $CAM missing: run make build" >&2; exit 2; }
 
 case "$DETECTOR" in
