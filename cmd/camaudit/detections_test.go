@@ -1,16 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"image"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/camaudit/camaudit/firmware"
+	"github.com/camaudit/camaudit/internal/faulttest"
 )
 
 const detHeader = `{"detector":"model:m@1","model":"m","threshold":0.3,"tile_scale":0.5,"width":1280,"height":720}` + "\n"
@@ -73,31 +72,15 @@ func TestParseDetections(t *testing.T) {
 	}
 }
 
-// sightingsOf reads a sightings GeoJSON as (position, type) pairs: the ids
-// differ between two replays, what they found must not.
-func sightingsOf(t *testing.T, path string) []string {
+// sightingKeys reads a replay's sightings by content: the ids differ
+// between two replays, what they found must not.
+func sightingKeys(t *testing.T, path string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+	var keys []string
+	for _, s := range faulttest.ReadSightings(t, path) {
+		keys = append(keys, s.Key())
 	}
-	var fc struct {
-		Features []struct {
-			Geometry struct {
-				Coordinates []float64 `json:"coordinates"`
-			} `json:"geometry"`
-			Properties map[string]any `json:"properties"`
-		} `json:"features"`
-	}
-	if err := json.Unmarshal(b, &fc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var out []string
-	for _, f := range fc.Features {
-		b, _ := json.Marshal([]any{f.Geometry.Coordinates, f.Properties["type"], f.Properties["err_m"], f.Properties["confidence"], f.Properties["frames"]})
-		out = append(out, string(b))
-	}
-	return out
+	return keys
 }
 
 // TestReplaySavedDetections replays a simulated walk with a degraded truth
@@ -114,7 +97,7 @@ func TestReplaySavedDetections(t *testing.T) {
 	fwRun(t, append(base, "--truth", filepath.Join(walk, "frames.jsonl"), "--truth-jitter", "1.5", "--truth-flip", "0.1",
 		"--truth-false", "0.3", "--save-detections", dets, "--out", first)...)
 	fwRun(t, append(base, "--detections", dets, "--out", second)...)
-	a, b := sightingsOf(t, first), sightingsOf(t, second)
+	a, b := sightingKeys(t, first), sightingKeys(t, second)
 	if len(a) < 10 || !reflect.DeepEqual(a, b) {
 		t.Fatalf("replay of saved detections differs:\n%v\n%v", a, b)
 	}
