@@ -54,7 +54,7 @@ type detectionRecorder struct {
 	det    firmware.Detector
 	w      *bufio.Writer
 	f      *os.File
-	err    error // the first write error, reported by Close
+	err    error // the first write error: returned by Detect from then on, and by Close
 	closed bool
 }
 
@@ -83,8 +83,13 @@ func (r *detectionRecorder) write(v any) {
 	}
 }
 
-// Detect runs the wrapped detector and records its answer.
+// Detect runs the wrapped detector and records its answer. Once writing
+// the file has failed (a full disk), it returns that error, so the replay
+// stops there instead of running to its end for an incomplete recording.
 func (r *detectionRecorder) Detect(f firmware.Frame) ([]firmware.Detection, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
 	dets, err := r.det.Detect(f)
 	if err != nil {
 		return nil, err
@@ -96,6 +101,9 @@ func (r *detectionRecorder) Detect(f firmware.Frame) ([]firmware.Detection, erro
 			Box: [4]int{d.Box.Min.X, d.Box.Min.Y, d.Box.Max.X, d.Box.Max.Y}})
 	}
 	r.write(line)
+	if r.err != nil {
+		return nil, r.err
+	}
 	return dets, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"image"
 	"path/filepath"
 	"reflect"
@@ -130,6 +131,15 @@ func TestReplaySavedDetections(t *testing.T) {
 	err = cmdReplay(t.Context(), append(base[1:], "--detections", short), &out, &errb)
 	if !errors.Is(err, errFrameNotRecorded) || !strings.Contains(err.Error(), "frame 40") {
 		t.Errorf("replaying a recording of 40 frames: err = %v, want frame 40 not recorded", err)
+	}
+
+	// A full disk stops the replay at the frame whose line could not be
+	// written (the buffer fills after a few hundred frames), not at its end.
+	err = cmdReplay(t.Context(), append(base[1:], "--truth", filepath.Join(walk, "frames.jsonl"), "--save-detections", "/dev/full"), &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "saving detections to /dev/full") || !strings.Contains(err.Error(), "no space left") {
+		t.Errorf("saving detections to /dev/full: err = %v, want a write error naming the file", err)
+	} else if n := len(rd.frames); !strings.Contains(err.Error(), "detecting in frame ") || strings.Contains(err.Error(), fmt.Sprintf("frame %d:", n-1)) {
+		t.Errorf("saving detections to /dev/full: err = %v, want the replay stopped before its last frame %d", err, n-1)
 	}
 
 	for _, tc := range []struct {
