@@ -134,7 +134,7 @@ func TestReplaySavedDetections(t *testing.T) {
 	}
 
 	// A full disk stops the replay at the frame whose line could not be
-	// written (the buffer fills after a few hundred frames), not at its end.
+	// written (the 4 KiB buffer fills within the first frames), not at its end.
 	err = cmdReplay(t.Context(), append(base[1:], "--truth", filepath.Join(walk, "frames.jsonl"), "--save-detections", "/dev/full"), &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "saving detections to /dev/full") || !strings.Contains(err.Error(), "no space left") {
 		t.Errorf("saving detections to /dev/full: err = %v, want a write error naming the file", err)
