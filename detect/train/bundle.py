@@ -146,14 +146,28 @@ def first_settings(ck):
     return {"lr": targs.get("lr", MAKE_MODEL_LR), "crop": targs.get("size", MAKE_MODEL_CROP)}
 
 
+def init_text(ck):
+    """The card's sentence on the bundle a fine-tuning run started from
+    (train.py --init, make model's MODEL_INIT); "" for a run from random weights."""
+    init = (ck.get("first_run") or {}).get("init")
+    if not init:
+        return ""
+    what = " ".join(str(init[k]) for k in ("name", "version") if init.get(k)) or "a bundle"
+    epochs = f", itself trained {init['epochs']} epochs" if init.get("epochs") else ""
+    digest = f", ONNX sha256 {init['sha256'][:12]}…" if init.get("sha256") else ""
+    return (f" Training started from the weights of {what} (`{init.get('bundle', '?')}`{digest}{epochs}; "
+            f"`train.py --init`), not from random ones: the epochs above are the fine-tuning's.")
+
+
 def schedule(ck):
     """How the epochs were run, for the model card: one `make model`, or a
     run continued with more epochs (make model resumes from last.pt), on this
     machine's CPU or on a GPU (train.py --device cuda), with the settings a
     run changed (MODEL_LR, MODEL_CROP)."""
     res = ck.get("resumes") or []
+    start = init_text(ck)
     if not res:
-        return ""
+        return start
     base = first_settings(ck)
 
     # Runs recorded before train.py kept the data set's name used build/dataset.
@@ -183,7 +197,7 @@ def schedule(ck):
 
     first = res[0]["epoch"]
     steps = "; then ".join(run(r) for r in res)
-    return (f" This bundle was trained in {len(res) + 1} runs: `make model` with {first} epochs, then "
+    return start + (f" This bundle was trained in {len(res) + 1} runs: `make model` with {first} epochs, then "
             f"{steps}. Each run resumes from `build/model/last.pt`, and the cosine schedule is "
             f"stretched to the new number of epochs from that point (a time budget sets that number "
             f"early in the run).")
@@ -416,6 +430,7 @@ def main():
         "train_seconds": float(ck.get("train_seconds", 0)),
         "holdout": info.get("holdout", ""),
         **({"walks": info["walks_cmd"], "walk_frames": int(info.get("walk_frames", 0))} if info.get("walks_cmd") else {}),
+        **({"init": (ck.get("first_run") or {})["init"]} if (ck.get("first_run") or {}).get("init") else {}),
         "notes": "synthetic images only (camaudit simulator); real-world accuracy not measured",
     }
     manifest = {

@@ -31,7 +31,10 @@
 # model, whose every anchor clears the AP floor), MODEL_TILE_THRESHOLDS
 # (default thresholds at other tile scales than 1, "SCALE=THRESHOLD ...",
 # "0.5=0.325"; the threshold at tile scale 1 is train.py's F1-best on val;
-# "" for none; docs/model.md says how 0.325 was chosen for the shipped model).
+# "" for none; docs/model.md says how 0.325 was chosen for the shipped model),
+# MODEL_INIT (a CamNet bundle to start from instead of random weights, e.g.
+# models/camaudit-cams-v1: fine-tuning, train.py --init; a fresh build/model or
+# MODEL_FRESH=1, since an existing last.pt resumes instead).
 # Work files go to build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -131,11 +134,12 @@ cached build/walk-eval "$PY" detect/train/walks.py --every 5 --out build/walk-ev
   --walk build/walk-eval-src/street20 --walk build/walk-eval-src/walk22-720p
 
 step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
-FRESH=()
-if [ "${MODEL_FRESH:-}" = 1 ]; then FRESH=(--fresh); fi
+TRAIN_ARGS=()
+if [ "${MODEL_FRESH:-}" = 1 ]; then TRAIN_ARGS=(--fresh); fi
+if [ -n "${MODEL_INIT:-}" ]; then TRAIN_ARGS+=(--init "$MODEL_INIT"); fi
 nice -n 10 "$PY" detect/train/train.py --data "$TRAIN_DATA" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
   --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" \
-  --device "$DEVICE" --workers "$WORKERS" --time-budget "$BUDGET" "${FRESH[@]}"
+  --device "$DEVICE" --workers "$WORKERS" --time-budget "$BUDGET" "${TRAIN_ARGS[@]}"
 
 step "5/7 export to ONNX and compare OpenCV (cv2.dnn) with PyTorch"
 "$PY" detect/train/export.py --ckpt "$B/final.pt" --out "$B/model.onnx"

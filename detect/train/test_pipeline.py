@@ -14,18 +14,21 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import first_settings, hardware, more_metrics, schedule, targets, threshold_text, tile_thresholds, walks_line
+from bundle import (first_settings, hardware, init_text, more_metrics, reference_input, schedule, targets,
+                    threshold_text, tile_thresholds, walks_line)
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
 from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
+from unbundle import calibrate_bn, from_bundle
 from walks import NAMES as WALK_NAMES, labels as walk_labels, scenario as walk_scenario
 
 torch.set_num_threads(1)
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SHIPPED = os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1")
 
 
 class ModelTest(unittest.TestCase):
@@ -77,6 +80,83 @@ class ModelTest(unittest.TestCase):
         self.assertEqual(shape[:2], (1, 8))
         self.assertLess(dcls, 1e-4)
         self.assertLess(dmax, 1e-2)
+
+
+class UnbundleTest(unittest.TestCase):
+    """unbundle.py: the shipped bundle's ONNX back into a trainable CamNet."""
+
+    def test_shipped_bundle_round_trips(self):
+        net, info = from_bundle(SHIPPED)
+        self.assertEqual((info["preset"], info["width"], info["height"]), ("d", 672, 368))
+        self.assertEqual(info["labels"], ["dome", "bullet", "ptz", "alpr"])
+        wrapped = Exported(net, 672, 368).eval()
+        # The rebuilt network against the bundle's own ONNX in OpenCV, on the
+        # camera-like reference input and on noise.
+        dmax, dcls, _ = compare_cv2(wrapped, info["onnx"], 672, 368, image=reference_input(672, 368))
+        self.assertLess(dcls, 1e-5)
+        self.assertLess(dmax, 1e-2)
+        dmax, dcls, _ = compare_cv2(wrapped, info["onnx"], 672, 368)
+        self.assertLess(dcls, 1e-5)
+        # Re-exported, it is the same model again.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.onnx")
+            export(net, 672, 368, path)
+            again, _ = from_bundle(path)
+        x = torch.from_numpy(reference_input(672, 368))
+        with torch.no_grad():
+            a, b = wrapped(x), Exported(again, 672, 368).eval()(x)
+        self.assertLess(float((a[:, 4:] - b[:, 4:]).abs().max()), 1e-5)
+
+    def test_calibration_keeps_the_function(self):
+        net, _ = from_bundle(SHIPPED)
+        x = torch.from_numpy(reference_input(672, 368))[:, :, :128, :192].contiguous()
+        batch = torch.cat([x, x.flip(3), x * 0.8 + 0.1])
+        with torch.no_grad():
+            before = [m.clone() for m in net.eval()(batch)]
+            self.assertEqual(calibrate_bn(net, [batch]), 3)
+            after = net.eval()(batch)
+            # Calibrated on this very batch, train mode (batch statistics)
+            # computes what eval mode does.
+            trained = net.train()(batch)
+        for u, v, w in zip(before, after, trained):
+            scale = float(u.abs().max())
+            self.assertLess(float((u - v).abs().max()), 1e-4 * scale)
+            self.assertLess(float((u - w).abs().max()), 1e-3 * scale)
+
+    def test_calibration_of_a_trained_network(self):
+        # Any CamNet, not only a rebuilt one: its batch norms' own scales are
+        # folded first, so the function stays.
+        torch.manual_seed(0)
+        net = CamNet(4, "t").train()
+        with torch.no_grad():
+            for _ in range(3):
+                net(torch.rand(2, 3, 64, 64) * 2)
+            x = torch.rand(2, 3, 64, 64)
+            before = [m.clone() for m in net.eval()(x)]
+            calibrate_bn(net, [torch.rand(4, 3, 64, 64)])
+            after = net.eval()(x)
+        for u, v in zip(before, after):
+            self.assertLess(float((u - v).abs().max()), 1e-4 * float(u.abs().max()))
+
+    def test_bad_bundles(self):
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(ValueError, "no model.onnx"):
+                from_bundle(d)
+            bad = os.path.join(d, "model.onnx")
+            with open(os.path.join(SHIPPED, "model.onnx"), "rb") as f:
+                data = f.read()
+            with open(bad, "wb") as f:
+                f.write(data[: len(data) // 2])
+            with self.assertRaisesRegex(ValueError, "model.onnx: not a readable ONNX model"):
+                from_bundle(d)
+            # Another architecture: the reason names each preset tried.
+            export(CamNet(4, "t").eval(), 96, 64, bad)
+            with self.assertRaisesRegex(ValueError, "preset d: .*convolution"):
+                from_bundle(bad, "d")
+            net, info = from_bundle(bad)
+            self.assertEqual(info["preset"], "t")
+            with self.assertRaisesRegex(ValueError, "unknown CamNet preset 'zz'"):
+                from_bundle(bad, "zz")
 
 
 class AssignTest(unittest.TestCase):
@@ -300,6 +380,55 @@ class TrainRunTest(unittest.TestCase):
                              (cap + 1, ck["epoch"], cap + 400, 0.01, 0.02))
             self.assertLess(ck["epoch"], cap + 400)
             self.assertEqual(ck["first_run"]["lr"], 0.003)
+
+
+    def test_init_from_bundle(self):
+        """--init starts from the shipped model: a far lower first loss and,
+        at a negligible learning rate, nearly the bundle's scores; the
+        checkpoint names the bundle."""
+        x = torch.from_numpy(reference_input(672, 368))
+        ref, _ = from_bundle(SHIPPED)
+        with torch.no_grad():
+            want = Exported(ref, 672, 368).eval()(x)[:, 4:]
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "ds")
+            tiny_dataset(data)
+            got = {}
+            for name, extra in (("init", ["--init", SHIPPED, "--lr", "1e-7", "--preset", "n"]), ("fresh", [])):
+                out = os.path.join(tmp, name)
+                log = self.train(data, out, 1, *extra)
+                ck, bad = load(os.path.join(out, "final.pt"))
+                self.assertEqual(bad, [])
+                net = CamNet(4, ck["preset"])
+                net.load_state_dict(ck["ema"])
+                with torch.no_grad():
+                    diff = float((Exported(net, 672, 368).eval()(x)[:, 4:] - want).abs().max())
+                got[name] = (ck, log, diff)
+        ck, log, diff = got["init"]
+        self.assertIn("train: starting from", log)
+        self.assertEqual(ck["preset"], "d")  # the bundle's, not --preset's
+        with open(os.path.join(SHIPPED, "model.yaml")) as f:
+            sha = next(l.split(":", 1)[1].strip() for l in f if l.startswith("sha256:"))
+        self.assertEqual(ck["first_run"]["init"]["sha256"], sha)
+        self.assertEqual(ck["first_run"]["init"]["bundle"], SHIPPED)
+        fresh_ck, _, fresh_diff = got["fresh"]
+        self.assertNotIn("init", fresh_ck["first_run"])
+        self.assertLess(ck["history"][0]["loss"], 0.75 * fresh_ck["history"][0]["loss"])
+        self.assertLess(diff, fresh_diff / 3)
+        self.assertLess(diff, 0.2)
+        self.assertIn("Training started from the weights of camaudit-cams-v1 1.0.0", init_text(ck))
+        self.assertIn(f"sha256 {sha[:12]}", schedule(ck))
+        self.assertEqual(init_text(fresh_ck), "")
+
+    def test_init_refuses_a_broken_bundle(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "ds")
+            tiny_dataset(data)
+            cmd = [sys.executable, os.path.join(HERE, "train.py"), "--data", data, "--out", os.path.join(tmp, "m"),
+                   "--epochs", "1", "--init", tmp]
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(f"train: --init {tmp}: {tmp}: no model.onnx", r.stderr)
 
 
 class WalksTest(unittest.TestCase):

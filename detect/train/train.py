@@ -28,6 +28,7 @@ from data import EvalSet, TrainSet, collate
 from loss import Loss, decode
 from metrics import Evaluator, postprocess
 from model import CamNet
+from unbundle import calibrate_bn, from_bundle
 
 NAMES = ["dome", "bullet", "ptz", "alpr"]
 
@@ -109,6 +110,41 @@ def validate(net, root, split, limit, threshold, batch=4):
     return res
 
 
+def bundle_preset(path):
+    """The CamNet preset of the bundle at path (exits with the reason if it is not one)."""
+    try:
+        return from_bundle(path)[1]["preset"]
+    except (ValueError, OSError) as e:
+        sys.exit(f"train: --init {path}: {e}")
+
+
+def init_from_bundle(args, net, ema, ds):
+    """Loads the bundle args.init into net and ema (see unbundle.py), with its
+    batch norms calibrated on args.calib_batches training batches; returns
+    what the checkpoint records about it (the model card names the bundle)."""
+    try:
+        bnet, info = from_bundle(args.init)
+    except (ValueError, OSError) as e:
+        sys.exit(f"train: --init {args.init}: {e}")
+    if info["labels"] != NAMES:
+        sys.exit(f"train: --init {args.init}: labels {info['labels']}, this trainer's are {NAMES}")
+    g = torch.Generator()
+    g.manual_seed(args.seed)
+    ds.set_epoch(0)
+    dl = torch.utils.data.DataLoader(ds, batch_size=max(args.batch // args.per_image, 1), shuffle=True,
+                                     generator=g, num_workers=0, collate_fn=collate)
+    batches = (imgs for i, (imgs, _, _) in zip(range(args.calib_batches), dl))
+    n = calibrate_bn(bnet, batches)
+    net.load_state_dict(bnet.state_dict())
+    ema.net.load_state_dict(bnet.state_dict())
+    rec = {k: info[k] for k in ("name", "version", "sha256", "epochs") if info.get(k) is not None}
+    rec["bundle"] = args.init
+    print(f"train: starting from {args.init} ({info.get('name') or 'bundle'}, preset {info['preset']}"
+          f"{', %s epochs' % info['epochs'] if info.get('epochs') else ''}); batch norms calibrated on {n} crops",
+          file=sys.stderr)
+    return rec
+
+
 def param_groups(net, wd):
     decay, no_decay = [], []
     for n, p in net.named_parameters():
@@ -140,6 +176,11 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.35, help="score threshold for precision/recall")
     ap.add_argument("--export-size", default="672x368", help="WxH the bundle's ONNX will take")
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
+    ap.add_argument("--init", metavar="BUNDLE",
+                    help="start from a CamNet bundle's weights (e.g. models/camaudit-cams-v1) instead of random ones: "
+                         "fine-tuning; its preset replaces --preset; ignored when OUT/last.pt resumes the run")
+    ap.add_argument("--calib-batches", type=int, default=8,
+                    help="--init: training batches whose statistics rebuild the bundle's folded batch norms")
     ap.add_argument("--device", default="cpu", help="torch device to train on: cpu, cuda, cuda:N")
     ap.add_argument("--time-budget", type=float, default=0,
                     help="minutes this run may take: after its second epoch, --epochs is lowered to what fits (0: no cap)")
@@ -163,6 +204,9 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     ew, eh = (int(v) for v in args.export_size.split("x"))
 
+    if args.init:
+        # The bundle's architecture decides (also when the run resumes).
+        args.preset = bundle_preset(args.init)
     # channels_last lets oneDNN pick its fast convolution kernels on CPU.
     net = CamNet(len(NAMES), args.preset).to(dev, memory_format=torch.channels_last)
     ema = EMA(net)
@@ -186,7 +230,10 @@ def main():
     first_run = run_info
     prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
-    if os.path.exists(last) and not args.fresh:
+    resuming = os.path.exists(last) and not args.fresh
+    if args.init and not resuming:
+        first_run = dict(run_info, init=init_from_bundle(args, net, ema, ds))
+    if resuming:
         ck = load_checkpoint(last)
         if ck["preset"] != args.preset:
             sys.exit(f"train: {last} is preset {ck['preset']!r}, not {args.preset!r}; use --fresh")
