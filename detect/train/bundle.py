@@ -155,8 +155,10 @@ def init_text(ck):
     what = " ".join(str(init[k]) for k in ("name", "version") if init.get(k)) or "a bundle"
     epochs = f", itself trained {init['epochs']} epochs" if init.get("epochs") else ""
     digest = f", ONNX sha256 {init['sha256'][:12]}…" if init.get("sha256") else ""
-    return (f" Training started from the weights of {what} (`{init.get('bundle', '?')}`{digest}{epochs}; "
-            f"`train.py --init`), not from random ones: the epochs above are the fine-tuning's.")
+    src = init.get("bundle", "?")
+    return (f" Training started from the weights of {what} (`{src}`{digest}{epochs}; "
+            f"`MODEL_INIT={src} make model`, i.e. `train.py --init`), not from random ones: the epochs "
+            f"above are the fine-tuning's.")
 
 
 def schedule(ck):

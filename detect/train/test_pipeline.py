@@ -417,6 +417,7 @@ class TrainRunTest(unittest.TestCase):
         self.assertLess(diff, fresh_diff / 3)
         self.assertLess(diff, 0.2)
         self.assertIn("Training started from the weights of camaudit-cams-v1 1.0.0", init_text(ck))
+        self.assertIn(f"`MODEL_INIT={SHIPPED} make model`", init_text(ck))
         self.assertIn(f"sha256 {sha[:12]}", schedule(ck))
         self.assertEqual(init_text(fresh_ck), "")
 
