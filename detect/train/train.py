@@ -110,22 +110,20 @@ def validate(net, root, split, limit, threshold, batch=4):
     return res
 
 
-def bundle_preset(path):
-    """The CamNet preset of the bundle at path (exits with the reason if it is not one)."""
+def read_bundle(path):
+    """unbundle.from_bundle(path): (net, info), or exit with the reason it is not a CamNet bundle."""
     try:
-        return from_bundle(path)[1]["preset"]
+        return from_bundle(path)
     except (ValueError, OSError) as e:
         sys.exit(f"train: --init {path}: {e}")
 
 
-def init_from_bundle(args, net, ema, ds):
-    """Loads the bundle args.init into net and ema (see unbundle.py), with its
-    batch norms calibrated on args.calib_batches training batches; returns
-    what the checkpoint records about it (the model card names the bundle)."""
-    try:
-        bnet, info = from_bundle(args.init)
-    except (ValueError, OSError) as e:
-        sys.exit(f"train: --init {args.init}: {e}")
+def init_from_bundle(args, bundle, net, ema, ds):
+    """Loads bundle ((net, info) from read_bundle) into net and ema, with its
+    batch norms calibrated on args.calib_batches training batches (see
+    unbundle.py); returns what the checkpoint records about it (the model
+    card names the bundle)."""
+    bnet, info = bundle
     if info["labels"] != NAMES:
         sys.exit(f"train: --init {args.init}: labels {info['labels']}, this trainer's are {NAMES}")
     g = torch.Generator()
@@ -204,9 +202,10 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     ew, eh = (int(v) for v in args.export_size.split("x"))
 
-    if args.init:
+    bundle = read_bundle(args.init) if args.init else None
+    if bundle:
         # The bundle's architecture decides (also when the run resumes).
-        args.preset = bundle_preset(args.init)
+        args.preset = bundle[1]["preset"]
     # channels_last lets oneDNN pick its fast convolution kernels on CPU.
     net = CamNet(len(NAMES), args.preset).to(dev, memory_format=torch.channels_last)
     ema = EMA(net)
@@ -231,8 +230,8 @@ def main():
     prior_seconds = 0.0
     last = os.path.join(args.out, "last.pt")
     resuming = os.path.exists(last) and not args.fresh
-    if args.init and not resuming:
-        first_run = dict(run_info, init=init_from_bundle(args, net, ema, ds))
+    if bundle and not resuming:
+        first_run = dict(run_info, init=init_from_bundle(args, bundle, net, ema, ds))
     if resuming:
         ck = load_checkpoint(last)
         if ck["preset"] != args.preset:

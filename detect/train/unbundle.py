@@ -117,8 +117,8 @@ def from_bundle(path, preset=None):
     training = meta.get("training") or {}
     width, height = int(inp.get("width", 672)), int(inp.get("height", 368))
     convs = onnx_convs(onnx_path)
-    tried = [preset] if preset else ([training["preset"]] if training.get("preset") in PRESETS else []) + \
-        [p for p in PRESETS if p != training.get("preset")]
+    # The manifest's preset first, then the others (sorted is stable).
+    tried = [preset] if preset else sorted(PRESETS, key=lambda p: p != training.get("preset"))
     why = []
     for p in tried:
         if p not in PRESETS:
