@@ -146,10 +146,16 @@ def first_settings(ck):
     return {"lr": targs.get("lr", MAKE_MODEL_LR), "crop": targs.get("size", MAKE_MODEL_CROP)}
 
 
+def init_of(ck):
+    """What the checkpoint records of the bundle its first run started from
+    (train.py --init), or None for a run from random weights."""
+    return (ck.get("first_run") or {}).get("init")
+
+
 def init_text(ck):
     """The card's sentence on the bundle a fine-tuning run started from
     (train.py --init, make model's MODEL_INIT); "" for a run from random weights."""
-    init = (ck.get("first_run") or {}).get("init")
+    init = init_of(ck)
     if not init:
         return ""
     what = " ".join(str(init[k]) for k in ("name", "version") if init.get(k)) or "a bundle"
@@ -432,7 +438,7 @@ def main():
         "train_seconds": float(ck.get("train_seconds", 0)),
         "holdout": info.get("holdout", ""),
         **({"walks": info["walks_cmd"], "walk_frames": int(info.get("walk_frames", 0))} if info.get("walks_cmd") else {}),
-        **({"init": (ck.get("first_run") or {})["init"]} if (ck.get("first_run") or {}).get("init") else {}),
+        **({"init": init_of(ck)} if init_of(ck) else {}),
         "notes": "synthetic images only (camaudit simulator); real-world accuracy not measured",
     }
     manifest = {

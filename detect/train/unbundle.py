@@ -147,6 +147,14 @@ def owners(net):
     return {m.conv: m.bn for m in net.modules() if isinstance(m, ConvBNAct)}
 
 
+def reset_bn(bn, bias):
+    """Makes bn the identity plus bias in eval mode (mean 0, variance 1 - eps, weight 1)."""
+    bn.running_mean.zero_()
+    bn.running_var.fill_(1.0 - bn.eps)
+    bn.weight.fill_(1.0)
+    bn.bias.copy_(bias)
+
+
 @torch.no_grad()
 def load_convs(net, order, convs):
     """Copies the folded weights into net: a conv followed by batch norm gets
@@ -161,10 +169,7 @@ def load_convs(net, order, convs):
                 raise ValueError("a convolution without batch norm or bias: not a CamNet")
             conv.bias.copy_(torch.from_numpy(np.array(b, dtype=np.float32)))
             continue
-        bn.running_mean.zero_()
-        bn.running_var.fill_(1.0 - bn.eps)
-        bn.weight.fill_(1.0)
-        bn.bias.copy_(torch.from_numpy(np.array(b, dtype=np.float32)))
+        reset_bn(bn, torch.from_numpy(np.array(b, dtype=np.float32)))
 
 
 @torch.no_grad()
@@ -177,10 +182,7 @@ def calibrate_bn(net, batches):
     for conv, bn in bns.items():
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         conv.weight.mul_(scale.view(-1, 1, 1, 1))
-        bn.bias.copy_(bn.bias - bn.running_mean * scale)
-        bn.running_mean.zero_()
-        bn.running_var.fill_(1.0 - bn.eps)
-        bn.weight.fill_(1.0)
+        reset_bn(bn, bn.bias - bn.running_mean * scale)
     sums = {c: [0.0, 0.0, 0] for c in bns}  # per channel: sum, sum of squares; values per channel
 
     def hook(conv, _inp, out):
