@@ -104,6 +104,8 @@ type DetectEval struct {
 	foundAnyThr [3]int
 	// Detections at or above the threshold without a class (-1).
 	unknownThr int
+	// Why objects were missed and detections false, at the threshold.
+	errors errorTally
 }
 
 // NewDetectEval returns an evaluator for the given class names and the
@@ -154,9 +156,18 @@ func match(truth []Truth, preds []Prediction, classAware bool) []int {
 // Truth with a class outside the names is an error (the image is not
 // recorded).
 func (e *DetectEval) Add(truth []Truth, preds []Prediction) error {
+	_, err := e.AddExplained(truth, preds)
+	return err
+}
+
+// AddExplained records one image as Add does and also returns its errors
+// at the threshold: each object missed and each false detection, with the
+// reason (the Miss* and False* constants), so that a developer can look
+// at them image by image.
+func (e *DetectEval) AddExplained(truth []Truth, preds []Prediction) ([]Error, error) {
 	for _, t := range truth {
 		if t.Class < 0 || t.Class >= len(e.names) {
-			return fmt.Errorf("ground-truth class %d outside 0..%d", t.Class, len(e.names)-1)
+			return nil, fmt.Errorf("ground-truth class %d outside 0..%d", t.Class, len(e.names)-1)
 		}
 	}
 	e.images++
@@ -166,6 +177,8 @@ func (e *DetectEval) Add(truth []Truth, preds []Prediction) error {
 		e.objectsAny[b]++
 	}
 	m := match(truth, preds, true)
+	errs := explain(truth, preds, m, e.threshold)
+	e.errors.add(errs)
 	for i, p := range preds {
 		s := scored{score: p.Score, tp: m[i] >= 0, bucket: bucketOf(p.Box.Longest())}
 		if s.tp {
@@ -192,7 +205,7 @@ func (e *DetectEval) Add(truth []Truth, preds []Prediction) error {
 		}
 		e.agnostic = append(e.agnostic, s)
 	}
-	return nil
+	return errs, nil
 }
 
 // averagePrecision returns the area under the precision/recall curve with
@@ -319,6 +332,12 @@ type DetectResult struct {
 	// "16-32", "32+" px (longest side). An unmatched detection counts in
 	// the bucket of its own size.
 	Sizes []ClassResult `json:"sizes"`
+	// Missed counts the objects not found at the threshold by reason
+	// (merged, wrong_type, loose_box, low_score, not_found; see the Miss*
+	// constants), False the false detections at the threshold by kind
+	// (duplicate, wrong_type, loose_box, background).
+	Missed []ErrorCount `json:"missed"`
+	False  []ErrorCount `json:"false"`
 }
 
 func ratio(a, b int) Metric {
@@ -379,6 +398,7 @@ func (e *DetectEval) Result() DetectResult {
 			AP50: averagePrecision(recs, bucketObj[b]),
 		})
 	}
+	r.Missed, r.False = e.errors.counts()
 	return r
 }
 

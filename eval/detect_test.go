@@ -154,6 +154,97 @@ func TestDetectEval(t *testing.T) {
 			for i, want := range c.sizeRecall {
 				check("recall of size "+r.Sizes[i].Name, r.Sizes[i].Recall, want)
 			}
+			// Every object not found is missed for one reason, every
+			// detection not right is false for one reason.
+			det, tp, missed, falses := 0, 0, 0, 0
+			for _, cr := range r.Classes {
+				det += cr.Detections
+				tp += cr.TP
+			}
+			for _, m := range r.Missed {
+				missed += m.Count
+			}
+			for _, f := range r.False {
+				falses += f.Count
+			}
+			if missed != r.Objects-tp || falses != det-tp {
+				t.Errorf("missed %d, false %d; want %d and %d (objects %d, detections %d, tp %d)",
+					missed, falses, r.Objects-tp, det-tp, r.Objects, det, tp)
+			}
+		})
+	}
+}
+
+func TestErrorReasons(t *testing.T) {
+	g := func(c int, b BoxF) Truth { return Truth{Class: c, Box: b} }
+	p := func(c int, s float64, b BoxF) Prediction { return Prediction{Class: c, Score: s, Box: b} }
+	b10 := box(100, 100, 110, 110)
+	b40 := box(300, 300, 340, 330)
+	loose := box(100, 100, 110, 103) // IoU 0.3 with b10
+	cases := []struct {
+		name   string
+		truth  []Truth
+		preds  []Prediction
+		missed []string // reasons of the missed objects, in truth order
+		falses []string // kinds of the false detections, in prediction order
+		sizes  [3]int   // missed objects per size bucket
+	}{
+		{"found", []Truth{g(0, b10)}, []Prediction{p(0, 0.9, b10)}, nil, nil, [3]int{}},
+		{"not found", []Truth{g(0, b10)}, nil, []string{MissNotFound}, nil, [3]int{1, 0, 0}},
+		{"far detection: not found and background",
+			[]Truth{g(0, b10)}, []Prediction{p(0, 0.9, b40)}, []string{MissNotFound}, []string{FalseBackground}, [3]int{1, 0, 0}},
+		{"wrong type", []Truth{g(1, b40)}, []Prediction{p(0, 0.9, b40)},
+			[]string{MissWrongType}, []string{FalseWrongType}, [3]int{0, 0, 1}},
+		{"loose box", []Truth{g(0, b10)}, []Prediction{p(0, 0.9, loose)},
+			[]string{MissLooseBox}, []string{FalseLooseBox}, [3]int{1, 0, 0}},
+		{"low score", []Truth{g(0, b10)}, []Prediction{p(0, 0.2, b10)}, []string{MissLowScore}, nil, [3]int{1, 0, 0}},
+		{"low score of another type is still low score",
+			[]Truth{g(0, b10)}, []Prediction{p(2, 0.2, b10)}, []string{MissLowScore}, nil, [3]int{1, 0, 0}},
+		{"wrong type comes before loose box and low score",
+			[]Truth{g(0, b10)}, []Prediction{p(0, 0.2, b10), p(0, 0.9, loose), p(3, 0.8, b10)},
+			[]string{MissWrongType}, []string{FalseLooseBox, FalseWrongType}, [3]int{1, 0, 0}},
+		{"duplicate", []Truth{g(3, b40)}, []Prediction{p(3, 0.9, b40), p(3, 0.8, box(301, 300, 341, 330))},
+			nil, []string{FalseDuplicate}, [3]int{}},
+		{"one box for two objects: merged",
+			[]Truth{g(0, box(0, 0, 20, 20)), g(0, box(1, 0, 21, 20))}, []Prediction{p(0, 0.9, box(0, 0, 20, 20))},
+			[]string{MissMerged}, nil, [3]int{0, 1, 0}},
+		{"a detection without a class is a wrong type",
+			[]Truth{g(0, b10)}, []Prediction{p(-1, 0.9, b10)}, []string{MissWrongType}, []string{FalseWrongType}, [3]int{1, 0, 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := NewDetectEval(DefaultClassNames, 0.35)
+			errs, err := e.AddExplained(c.truth, c.preds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var missed, falses []string
+			for _, x := range errs {
+				if x.Missed {
+					missed = append(missed, x.Reason)
+				} else {
+					falses = append(falses, x.Reason)
+				}
+				if x.Reason != MissNotFound && x.Reason != FalseBackground && x.OtherIoU < LooseIoU {
+					t.Errorf("%s: other IoU %g, want the overlap that explains it", x.Reason, x.OtherIoU)
+				}
+			}
+			if strings.Join(missed, ",") != strings.Join(c.missed, ",") || strings.Join(falses, ",") != strings.Join(c.falses, ",") {
+				t.Errorf("missed %v, false %v; want %v and %v", missed, falses, c.missed, c.falses)
+			}
+			r := e.Result()
+			var sizes [3]int
+			for _, m := range r.Missed {
+				for b, n := range m.BySize {
+					sizes[b] += n
+				}
+			}
+			if sizes != c.sizes {
+				t.Errorf("missed by size %v, want %v", sizes, c.sizes)
+			}
+			if len(r.Missed) != 5 || len(r.False) != 4 {
+				t.Errorf("reasons listed: %d missed, %d false; want all 5 and 4", len(r.Missed), len(r.False))
+			}
 		})
 	}
 }

@@ -33,7 +33,8 @@ type evalDetectReport struct {
 
 // cmdEvalDetect runs a model bundle over a YOLO-layout data set (contract C)
 // and prints precision, recall and AP50 per class, overall and per size
-// bucket of the ground truth (<16, 16-32, 32+ px).
+// bucket of the ground truth (<16, 16-32, 32+ px), then the errors at the
+// threshold by reason (eval/errors.go); --errors lists each one.
 func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval detect", stderr)
 	modelDir := fs.String("model", "", "model bundle folder (default: $CAMAUDIT_MODEL, then models/camaudit-cams-v1 ...)")
@@ -48,6 +49,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	threads := fs.Int("threads", 0, "OpenCV threads (0: OpenCV's default)")
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	errorsOut := fs.String("errors", "", "write each missed object and false detection at the threshold, with its reason, to this file (JSON lines)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -115,6 +117,14 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer d.Close()
 
+	var errLog *errorLog
+	if *errorsOut != "" {
+		if errLog, err = createErrorLog(*errorsOut, set.Names); err != nil {
+			return err
+		}
+		defer errLog.Close()
+	}
+
 	classOf := map[string]int{}
 	for i, n := range set.Names {
 		classOf[n] = i
@@ -159,8 +169,12 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 			preds = append(preds, eval.Prediction{Class: c, Score: float64(x.Score), Box: eval.BoxF{
 				X1: float64(x.Box.Min.X), Y1: float64(x.Box.Min.Y), X2: float64(x.Box.Max.X), Y2: float64(x.Box.Max.Y)}})
 		}
-		if err := ev.Add(truth, preds); err != nil {
+		errs, err := ev.AddExplained(truth, preds)
+		if err != nil {
 			return fmt.Errorf("evaluating %s: %w", path, err)
+		}
+		if err := errLog.write(path, errs); err != nil {
+			return err
 		}
 		if !*quiet && (time.Since(lastProgress) > time.Second || i == len(images)-1) {
 			lastProgress = time.Now()
@@ -171,6 +185,9 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if !*quiet {
 		fmt.Fprintln(stderr)
+	}
+	if err := errLog.Close(); err != nil {
+		return err
 	}
 	res := ev.Result()
 	bd := d.Bundle()
@@ -226,5 +243,8 @@ func printDetectReport(w io.Writer, r evalDetectReport) error {
 		c.Name = "size " + c.Name + " px"
 		row(c)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printErrorCounts(w, r.Missed, r.False)
 }

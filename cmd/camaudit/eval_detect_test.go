@@ -116,7 +116,8 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	}
 	out.Reset()
 	errOut.Reset()
-	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--json"}, &out, &errOut); err != nil {
+	errorsFile := filepath.Join(t.TempDir(), "errors.jsonl")
+	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--json", "--errors", errorsFile}, &out, &errOut); err != nil {
 		t.Fatalf("eval detect: %v (%s)", err, errOut.String())
 	}
 	var r struct {
@@ -137,10 +138,13 @@ func TestEvalDetectShippedModel(t *testing.T) {
 			Objects int      `json:"objects"`
 			Recall  *float64 `json:"recall"`
 		} `json:"sizes"`
+		Missed []errorCount `json:"missed"`
+		False  []errorCount `json:"false"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("eval detect --json printed %q: %v", out.String(), err)
 	}
+	checkErrorsFile(t, errorsFile, root, r.Missed, r.False)
 	if r.Model != "camaudit-cams-v1" || r.Images != 40 || r.Objects == 0 {
 		t.Fatalf("report: model %q, %d images, %d objects; want camaudit-cams-v1, 40 images, some objects", r.Model, r.Images, r.Objects)
 	}
@@ -210,5 +214,81 @@ func TestEvalDetectShippedModel(t *testing.T) {
 	var o, e bytes.Buffer
 	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet", "--tile-scale", "-1"}, &o, &e); err == nil || !strings.Contains(err.Error(), "TileScale") {
 		t.Errorf("--tile-scale -1: err = %v, want one naming TileScale", err)
+	}
+}
+
+// errorCount is one entry of the report's missed and false lists.
+type errorCount struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
+	BySize [3]int `json:"by_size"`
+}
+
+// checkErrorsFile checks that the --errors file lists every error the
+// report counts, each with a known reason and an image of the set.
+func checkErrorsFile(t *testing.T, path, root string, missed, falses []errorCount) {
+	t.Helper()
+	if len(missed) != 5 || len(falses) != 4 {
+		t.Fatalf("report lists %d reasons for misses and %d for false detections, want 5 and 4", len(missed), len(falses))
+	}
+	want := map[string]int{}
+	total := 0
+	for kind, list := range map[string][]errorCount{"missed": missed, "false": falses} {
+		for _, c := range list {
+			if c.Count != c.BySize[0]+c.BySize[1]+c.BySize[2] {
+				t.Errorf("%s %s: count %d, by size %v", kind, c.Reason, c.Count, c.BySize)
+			}
+			want[kind+" "+c.Reason] = c.Count
+			total += c.Count
+		}
+	}
+	if total == 0 {
+		t.Fatal("no errors at all on 40 images: the error counts are not filled in")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for i, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var rec struct {
+			Image, Kind, Reason, Class string
+			Box                        [4]float64
+			SizePx                     float64 `json:"size_px"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		if !strings.HasPrefix(rec.Image, root) || rec.Box[2] <= rec.Box[0] || rec.SizePx <= 0 {
+			t.Errorf("%s:%d: %s", path, i+1, line)
+		}
+		got[rec.Kind+" "+rec.Reason]++
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d lines for %q, the report counts %d", path, got[k], k, n)
+		}
+	}
+}
+
+func TestEvalDetectErrorTable(t *testing.T) {
+	root := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := cmdSim(context.Background(), []string{"dataset", "--n", "4", "--seed", "778", "--val-frac", "0", "--out", root, "--quiet"}, &out, &errOut); err != nil {
+		t.Fatalf("sim dataset: %v (%s)", err, errOut.String())
+	}
+	out.Reset()
+	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet"}, &out, &errOut); err != nil {
+		t.Fatalf("eval detect: %v (%s)", err, errOut.String())
+	}
+	for _, want := range []string{"missed objects", "not_found", "low_score", "false detections", "background", "<16  16-32  32+"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "errors.jsonl")
+	err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet", "--errors", bad}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("--errors in a missing folder: err = %v, want one naming %s", err, bad)
 	}
 }

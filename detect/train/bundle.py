@@ -270,6 +270,9 @@ def targets(ev, speed, hist):
                       "changes below come first." if flat else
                       "More epochs is the first step: hours on this CPU, minutes on a GPU "
                       "(`MODEL_DEVICE=cuda`, about 7 s per epoch on an H200)."))
+        errors = errors_bullet(ev)
+        if errors:
+            out.append(errors)
         out.append("- **Small cameras.** Train on larger crops at native resolution "
                    "(`MODEL_CROP=416`) and raise the share of cameras under 16 px in the "
                    "rendered set (`camaudit sim dataset`'s size distribution).")
@@ -285,6 +288,42 @@ def targets(ev, speed, hist):
                    "tiles at a coarser scale) or a cheaper preset; the firmware itself needs "
                    "only ~2 full frames per second on a walk.")
     return "\n".join(out)
+
+
+def errors_bullet(ev):
+    """The card's reading of the held-out errors (eval detect's missed and
+    false counts): which kind of error dominates, and so which change comes
+    first. Empty when the evaluation has no error counts."""
+    missed = {r["reason"]: r for r in ev.get("missed") or []}
+    false = {r["reason"]: r for r in ev.get("false") or []}
+    n_missed = sum(r["count"] for r in missed.values())
+    n_false = sum(r["count"] for r in false.values())
+    if not n_missed and not n_false:
+        return ""
+
+    def count(d, k):
+        return d.get(k, {}).get("count", 0)
+
+    low, unseen, typed = count(missed, "low_score"), count(missed, "not_found"), count(missed, "wrong_type")
+    unseen_small = missed.get("not_found", {}).get("by_size", [0])[0]
+    bg = count(false, "background")
+    text = (f"- **Where the errors are** (held-out set, at the threshold; table under Metrics). "
+            f"Of {n_missed} cameras missed, {low} are boxed under the threshold, {unseen} not boxed at all "
+            f"({unseen_small} of those under 16 px) and {typed} boxed as another type; of {n_false} false "
+            f"detections, {bg} lie on no camera. ")
+    parts = []
+    if low >= max(unseen, typed):
+        parts.append("the model finds more of the cameras it misses than it overlooks, but does not believe them")
+    if bg * 2 >= n_false:
+        parts.append("it takes look-alikes for cameras")
+    if parts:
+        text += ("So " + ", and ".join(parts) + ": it needs to separate cameras from look-alikes better (the "
+                 "capacity below, harder negatives among the rendered distractors) before anything else.")
+    elif unseen >= typed:
+        text += "So most misses are cameras the model does not see at all: the small-camera measures below come first."
+    else:
+        text += "So types are the main error: more look-alike types side by side in the rendered set come first."
+    return text
 
 
 def walks_line(info):
@@ -354,6 +393,37 @@ def metrics_tables(ev):
     lines += ["", "| size (longest side) | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
     for s in ev["sizes"]:
         lines.append(f"| {s['name']} px | {s['objects']} | {fmt(s['precision'])} | {fmt(s['recall'])} | {fmt(s['ap50'])} |")
+    if ev.get("missed") and ev.get("false"):
+        lines += ["", error_table(ev["missed"], ev["false"])]
+    return "\n".join(lines)
+
+
+# What each reason of `camaudit eval detect` (eval/errors.go) means, for the card.
+MISSED_TEXT = {
+    "merged": "one box for two cameras",
+    "wrong_type": "boxed, but as another type",
+    "loose_box": "a box overlaps it, IoU 0.1-0.5",
+    "low_score": "boxed under the threshold",
+    "not_found": "no box on it",
+}
+FALSE_TEXT = {
+    "duplicate": "second box on a found camera",
+    "wrong_type": "on a camera of another type",
+    "loose_box": "off a camera's box, IoU 0.1-0.5",
+    "background": "on no camera: a look-alike or clutter",
+}
+
+
+def error_table(missed, false):
+    """Markdown table of why cameras were missed and what false detections were, per size."""
+    lines = ["Why cameras were missed and what the false detections were, at the same threshold "
+             "(`camaudit eval detect` prints this table; `--errors FILE` lists each one with its image; "
+             "a missed camera's reason is the first that applies, in the order listed):", "",
+             "| at the threshold | all | < 16 px | 16-32 px | > 32 px |", "|---|---:|---:|---:|---:|"]
+    for title, rows, text in (("missed", missed, MISSED_TEXT), ("false detection", false, FALSE_TEXT)):
+        for r in rows:
+            b = r["by_size"]
+            lines.append(f"| {title}: {r['reason']} ({text.get(r['reason'], '')}) | {r['count']} | {b[0]} | {b[1]} | {b[2]} |")
     return "\n".join(lines)
 
 

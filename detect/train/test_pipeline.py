@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import (first_settings, hardware, init_text, more_metrics, reference_input, schedule, targets,
+from bundle import (errors_bullet, first_settings, hardware, init_text, metrics_tables, more_metrics, reference_input, schedule, targets,
                     threshold_text, tile_thresholds, walks_line)
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
@@ -486,6 +486,35 @@ class CardTextTest(unittest.TestCase):
               "sizes": [{"recall": 0.1}, {"recall": 0.2}, {"recall": 0.7}]}
         self.assertIn("| walks | 0.5 | 10 | 40 | 0.500 | 0.250 | 0.300 | 0.100 | 0.200 | 0.700 |",
                       more_metrics([("walks", ev)]))
+
+    def test_error_table(self):
+        ev = {"classes": [], "sizes": [], "objects": 3, "precision": 0.5, "recall": 0.5, "ap50": 0.5,
+              "agnostic_precision": 0.5, "agnostic_recall": 0.5, "agnostic_ap50": 0.6,
+              "missed": [{"reason": "low_score", "count": 5, "by_size": [3, 1, 1]},
+                         {"reason": "not_found", "count": 2, "by_size": [2, 0, 0]}],
+              "false": [{"reason": "background", "count": 4, "by_size": [0, 1, 3]}]}
+        text = metrics_tables(ev)
+        self.assertIn("| missed: low_score (boxed under the threshold) | 5 | 3 | 1 | 1 |", text)
+        self.assertIn("| missed: not_found (no box on it) | 2 | 2 | 0 | 0 |", text)
+        self.assertIn("| false detection: background (on no camera: a look-alike or clutter) | 4 | 0 | 1 | 3 |", text)
+        ev["missed"].append({"reason": "wrong_type", "count": 1, "by_size": [1, 0, 0]})
+        bullet = errors_bullet(ev)
+        self.assertIn("Of 8 cameras missed, 5 are boxed under the threshold, 2 not boxed at all (2 of those "
+                      "under 16 px) and 1 boxed as another type; of 4 false detections, 4 lie on no camera.", bullet)
+        self.assertIn("does not believe them", bullet)
+        # The card's list of what would close the gap carries it.
+        self.assertIn(bullet, targets(dict(ev, sizes=[{"recall": 0.2}]), {"fps_1080p": 18.0}, []))
+        # Mostly unseen cameras and type errors, few look-alikes: another reading.
+        unseen = dict(ev, missed=[{"reason": "low_score", "count": 0, "by_size": [0, 0, 0]},
+                                  {"reason": "not_found", "count": 2, "by_size": [2, 0, 0]},
+                                  {"reason": "wrong_type", "count": 1, "by_size": [1, 0, 0]}],
+                      false=[{"reason": "background", "count": 1, "by_size": [0, 1, 0]},
+                             {"reason": "wrong_type", "count": 3, "by_size": [0, 0, 3]}])
+        self.assertIn("does not see at all", errors_bullet(unseen))
+        # An evaluation from before the error counts has no such table.
+        del ev["missed"], ev["false"]
+        self.assertNotIn("missed:", metrics_tables(ev))
+        self.assertEqual(errors_bullet(ev), "")
 
     def test_schedule_names_a_change_of_data(self):
         ck = {"resumes": [{"epoch": 10, "epochs": 20, "data": "dataset"},
