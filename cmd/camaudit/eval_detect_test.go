@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,13 +110,8 @@ func TestEvalDetectBadInput(t *testing.T) {
 // simulator (a seed the model was not trained on) and evaluates the shipped
 // bundle on it through the real detector.
 func TestEvalDetectShippedModel(t *testing.T) {
-	root := t.TempDir()
+	root := simSet(t, 40, 777)
 	var out, errOut bytes.Buffer
-	if err := cmdSim(context.Background(), []string{"dataset", "--n", "40", "--seed", "777", "--val-frac", "0", "--out", root, "--quiet"}, &out, &errOut); err != nil {
-		t.Fatalf("sim dataset: %v (%s)", err, errOut.String())
-	}
-	out.Reset()
-	errOut.Reset()
 	errorsFile := filepath.Join(t.TempDir(), "errors.jsonl")
 	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--json", "--errors", errorsFile}, &out, &errOut); err != nil {
 		t.Fatalf("eval detect: %v (%s)", err, errOut.String())
@@ -272,12 +268,8 @@ func checkErrorsFile(t *testing.T, path, root string, missed, falses []errorCoun
 }
 
 func TestEvalDetectErrorTable(t *testing.T) {
-	root := t.TempDir()
+	root := simSet(t, 4, 778)
 	var out, errOut bytes.Buffer
-	if err := cmdSim(context.Background(), []string{"dataset", "--n", "4", "--seed", "778", "--val-frac", "0", "--out", root, "--quiet"}, &out, &errOut); err != nil {
-		t.Fatalf("sim dataset: %v (%s)", err, errOut.String())
-	}
-	out.Reset()
 	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet"}, &out, &errOut); err != nil {
 		t.Fatalf("eval detect: %v (%s)", err, errOut.String())
 	}
@@ -291,4 +283,17 @@ func TestEvalDetectErrorTable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), bad) {
 		t.Errorf("--errors in a missing folder: err = %v, want one naming %s", err, bad)
 	}
+}
+
+// simSet renders a synthetic data set of n images (all in split train)
+// with the simulator and returns its folder.
+func simSet(t *testing.T, n, seed int) string {
+	t.Helper()
+	root := t.TempDir()
+	var out, errOut bytes.Buffer
+	args := []string{"dataset", "--n", strconv.Itoa(n), "--seed", strconv.Itoa(seed), "--val-frac", "0", "--out", root, "--quiet"}
+	if err := cmdSim(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("sim dataset: %v (%s)", err, errOut.String())
+	}
+	return root
 }
