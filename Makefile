@@ -30,7 +30,7 @@ bench: ## run the benchmarks and print a summary
 model: ## train the default detector on synthetic data (views + simulated walks, MODEL_WALKS) and write models/camaudit-cams-v1 (~85 min on 2 cores; resumable; MODEL_DEVICE=cuda on a GPU)
 	detect/train/make_model.sh
 
-accuracy: build ## firmware accuracy on ACC_WALKS (6) random walks with the default model: per-walk and pooled P/R/count/position error, false sightings sorted into doubles and the rest (ACC_TILE_SCALE, ACC_THRESHOLD, ACC_DETECTOR=truth|recorded; scripts/accuracy.sh)
+accuracy: build ## firmware accuracy on ACC_WALKS (6) random walks with the default model: per-walk and pooled P/R/count/position error, false sightings sorted into doubles and the rest, missed cameras by their largest size in view (ACC_TILE_SCALE, ACC_THRESHOLD, ACC_DETECTOR=truth|recorded; scripts/accuracy.sh)
 	scripts/accuracy.sh
 
 FUZZTIME ?= 1m

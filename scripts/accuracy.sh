@@ -10,7 +10,9 @@
 # then prints one line per walk and the pooled figures that issue 6 asks for:
 # precision, recall, count error and median position error; and how many of
 # the false sightings lie within 15 m of a camera the walk found (a second
-# sighting of it) and how many elsewhere.
+# sighting of it) and how many elsewhere; and the seen cameras missed, by
+# whether a false sighting lies within 15 m and else by the largest box each
+# had in the walk (< 16, 16-32, >= 32 px).
 #
 # Settings (environment):
 #   ACC_WALKS=6        number of walks          ACC_SEED=9000  first seed
@@ -131,14 +133,19 @@ min_frames, min_px = int(os.environ["SEEN_FRAMES"]), float(os.environ["SEEN_PX"]
 
 
 def seen_cameras(walk):
-    n = collections.Counter()
+    """The cameras the walk saw, and each camera's largest box (px, at least 30 % visible)."""
+    n, largest = collections.Counter(), collections.defaultdict(float)
     with open(os.path.join(walk, "frames.jsonl")) as f:
         for line in f:
             for b in json.loads(line).get("boxes") or []:
                 x0, y0, x1, y1 = b["box"]
-                if b.get("visible", 1) >= 0.3 and max(x1 - x0, y1 - y0) >= min_px:
+                if b.get("visible", 1) < 0.3:
+                    continue
+                side = max(x1 - x0, y1 - y0)
+                largest[b["id"]] = max(largest[b["id"]], side)
+                if side >= min_px:
                     n[b["id"]] += 1
-    return {cid for cid, k in n.items() if k >= min_frames}
+    return {cid for cid, k in n.items() if k >= min_frames}, largest
 
 
 def metres(a, b):
@@ -168,6 +175,29 @@ def false_kinds(r, sightings, truth):
     return doubles, other, elsewhere
 
 
+def missed_kinds(r, seen, largest, sightings, truth):
+    """Sorts the seen cameras the walk missed: those with a false sighting within
+    DOUBLE_M (a sighting of it placed too far off, or of another type beside it), and
+    the rest by the largest box the camera had in the walk (< 16, 16-32, >= 32 px):
+    the detector's size limit, or tracking and location."""
+    false = set(r.get("false_ids") or [])
+    fpos = [ft["geometry"]["coordinates"] for ft in sightings["features"] if ft["properties"].get("id") in false]
+    at = {ft["properties"].get("id"): ft["geometry"]["coordinates"] for ft in truth["features"]}
+    k = {"missed_seen_false_near": 0, "missed_seen_lt16": 0, "missed_seen_16to32": 0, "missed_seen_ge32": 0}
+    for cid in r.get("missed_ids") or []:
+        if cid not in seen:
+            continue
+        if any(metres(p, at[cid]) <= DOUBLE_M for p in fpos):
+            k["missed_seen_false_near"] += 1
+        elif largest[cid] < 16:
+            k["missed_seen_lt16"] += 1
+        elif largest[cid] < 32:
+            k["missed_seen_16to32"] += 1
+        else:
+            k["missed_seen_ge32"] += 1
+    return k
+
+
 rows, errs = [], []
 for d in dirs:
     name = os.path.basename(d)
@@ -175,11 +205,13 @@ for d in dirs:
     meta = json.load(open(os.path.join(d, "walk.json")))
     log = open(os.path.join(out, name + ".log")).read()
     m = re.search(r"([\d.]+) frames/s", log)
-    seen = seen_cameras(d)
+    seen, largest = seen_cameras(d)
     matched_seen = sum(1 for x in r.get("matches") or [] if x["truth"] in seen)
     errs += [x["error_m"] for x in r.get("matches") or []]
-    doubles, other, elsewhere = false_kinds(r, json.load(open(os.path.join(out, name + ".geojson"))),
-                                            json.load(open(os.path.join(d, "truth.geojson"))))
+    sightings = json.load(open(os.path.join(out, name + ".geojson")))
+    truth = json.load(open(os.path.join(d, "truth.geojson")))
+    doubles, other, elsewhere = false_kinds(r, sightings, truth)
+    missed = missed_kinds(r, seen, largest, sightings, truth)
     rows.append({"walk": name, "size": f"{meta['width']}x{meta['height']}", "lighting": meta.get("lighting"),
                  "truth": r["truth"], "seen": len(seen), "found": r["found"], "matched": r["matched"],
                  "matched_seen": matched_seen, "precision": r["precision"], "recall": r["recall"],
@@ -187,7 +219,8 @@ for d in dirs:
                  "count_error": r["count_error"],
                  "count_error_seen": abs(r["found"] - len(seen)) / len(seen) if seen else 0.0,
                  "median_error_m": r["median_error_m"], "frames_per_s": float(m.group(1)) if m else None,
-                 "false_doubles": doubles, "false_doubles_other_type": other, "false_elsewhere": elsewhere})
+                 "false_doubles": doubles, "false_doubles_other_type": other, "false_elsewhere": elsewhere,
+                 **missed})
 t = sum(x["truth"] for x in rows); sn = sum(x["seen"] for x in rows)
 f = sum(x["found"] for x in rows); mt = sum(x["matched"] for x in rows); ms = sum(x["matched_seen"] for x in rows)
 pooled = {"walks": len(rows), "truth": t, "seen": sn, "found": f, "matched": mt, "matched_seen": ms,
@@ -198,6 +231,7 @@ pooled = {"walks": len(rows), "truth": t, "seen": sn, "found": f, "matched": mt,
           "false_doubles": sum(x["false_doubles"] for x in rows),
           "false_doubles_other_type": sum(x["false_doubles_other_type"] for x in rows),
           "false_elsewhere": sum(x["false_elsewhere"] for x in rows), "double_m": DOUBLE_M,
+          **{k: sum(x[k] for x in rows) for k in missed},
           "seen_rule": {"min_frames": min_frames, "min_px": min_px, "min_visible": 0.3}}
 json.dump({"walks": rows, "pooled": pooled}, open(os.path.join(out, "summary.json"), "w"), indent=1)
 print(f"{'walk':<11} {'size':<9} {'light':<8} {'true':>4} {'seen':>4} {'found':>5} {'P':>5} {'R':>5} "
@@ -216,5 +250,8 @@ print(f"pooled over {len(rows)} walks: {f} sightings, {f - mt} false: precision 
       f"median position error {med}")
 print(f"false sightings: {pooled['false_doubles']} within {DOUBLE_M:g} m of a camera the walk found (a second "
       f"sighting of it; {pooled['false_doubles_other_type']} of another type), {pooled['false_elsewhere']} elsewhere")
+print(f"seen cameras missed: {sn - ms}: {pooled['missed_seen_false_near']} with a false sighting within "
+      f"{DOUBLE_M:g} m; of the rest, the largest box in the walk < 16 px: {pooled['missed_seen_lt16']}, "
+      f"16-32 px: {pooled['missed_seen_16to32']}, >= 32 px: {pooled['missed_seen_ge32']}")
 print(f"(summary: {out}/summary.json)")
 PYEOF

@@ -132,13 +132,23 @@ func TestAccuracyScript(t *testing.T) {
 		FalseDoubles          int     `json:"false_doubles"`
 		FalseOtherType        int     `json:"false_doubles_other_type"`
 		FalseElsewhere        int     `json:"false_elsewhere"`
+		Seen                  int
+		MatchedSeen           int `json:"matched_seen"`
+		MissedFalseNear       int `json:"missed_seen_false_near"`
+		MissedSmall           int `json:"missed_seen_lt16"`
+		MissedMedium          int `json:"missed_seen_16to32"`
+		MissedLarge           int `json:"missed_seen_ge32"`
 	}
-	// Every false sighting is either a double of a found camera or not.
+	// Every false sighting is either a double of a found camera or not;
+	// every seen camera missed is sorted once.
 	kinds := func(r result) {
 		t.Helper()
 		if r.FalseDoubles+r.FalseElsewhere != r.Found-r.Matched || r.FalseOtherType > r.FalseDoubles {
 			t.Errorf("%s: %d found, %d matched, but %d doubles (%d of another type) and %d false elsewhere",
 				r.Walk, r.Found, r.Matched, r.FalseDoubles, r.FalseOtherType, r.FalseElsewhere)
+		}
+		if n := r.MissedFalseNear + r.MissedSmall + r.MissedMedium + r.MissedLarge; n != r.Seen-r.MatchedSeen || r.Seen == 0 {
+			t.Errorf("%s: %d seen, %d of them found, but %d seen cameras sorted as missed", r.Walk, r.Seen, r.MatchedSeen, n)
 		}
 	}
 	summary := func(tag string) (rows []result, pooled result) {
@@ -207,8 +217,10 @@ func TestAccuracyScript(t *testing.T) {
 		t.Fatalf("model summary %+v, want walk-9100 alone", modelRows)
 	}
 	kinds(modelRows[0])
-	if !strings.Contains(out, "false sightings: ") {
-		t.Errorf("no line on the false sightings:\n%s", out)
+	for _, line := range []string{"false sightings: ", "seen cameras missed: "} {
+		if !strings.Contains(out, line) {
+			t.Errorf("no line %q:\n%s", line, out)
+		}
 	}
 
 	// The model run saved its detections; replaying them gives its sightings,
