@@ -25,7 +25,8 @@ import (
 //   - their positions agree within their relative errors (fragments seen
 //     close in time share the GNSS bias, so it does not count; it does, in
 //     part, for fragments seen further apart), or, up to three times
-//     further apart, one's lines of sight point at the other, and
+//     further apart and of the same type, one's lines of sight point at
+//     the other, and
 //   - located together, they are not clearly worse placed than apart,
 //     unless one's lines of sight point at the other.
 
@@ -138,9 +139,11 @@ func (w *Walk) sameAsHeld(c *candidate, apart map[*candidate]bool) int {
 
 // nearness says how plausibly two located fragments are one camera by type,
 // timing and position: their distance in units of the gate (relGate), or 1
-// when they are further apart (up to 3 gates) but one's lines of sight
-// point at the other (a heading error while a camera was far ahead makes
-// its error estimate too small); +Inf when they cannot be one camera.
+// when they are further apart (up to 3 gates) but of the same type and
+// one's lines of sight point at the other (a heading error while a camera
+// was far ahead makes its error estimate too small); +Inf when they cannot
+// be one camera. Lines of sight from afar pass by anything further along
+// them, so a fragment of another type that far off is another camera.
 func (w *Walk) nearness(a, b *candidate) float64 {
 	d := geo.Distance(a.pos, b.pos)
 	gate := w.relGate(a.t, a.est, b.t, b.est)
@@ -154,7 +157,7 @@ func (w *Walk) nearness(a, b *candidate) float64 {
 	switch {
 	case d <= gate:
 		return d / gate
-	case d <= 3*gate && (w.fits(a, b.t) || w.fits(b, a.t)):
+	case d <= 3*gate && a.t.Type == b.t.Type && (w.fits(a, b.t) || w.fits(b, a.t)):
 		return 1
 	case d <= 3*gate:
 		w.log.Debug("fragments apart: too far", "a", a.t.Parts(), "b", b.t.Parts(), "d", d, "gate", gate)

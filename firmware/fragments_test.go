@@ -148,6 +148,32 @@ func TestFragmentsAndDuplicates(t *testing.T) {
 			want: 3,
 		},
 		{
+			// A dome seen only from afar, for 11 s, and an ALPR unit 36 m
+			// behind it on almost the same line of sight, seen later and
+			// closer; for 3 s they take turns in the detector's output
+			// (never in the same frame). The dome's imprecise lines of sight
+			// pass by the ALPR, but a fragment of another type so far off
+			// is another camera: two sightings, not one (seen in a random
+			// walk, where a 247-frame ALPR was dropped as a duplicate of a
+			// 35-frame dome 43 m away).
+			name: "another type far along the line of sight",
+			sc: scene{cams: []synthCam{
+				{typ: "dome", e: 10, n: 40, up: 4, widthM: 0.16},
+				{typ: "alpr", e: 20, n: 75, up: 5.5, widthM: 0.3},
+			}, fps: 5, dur: 90, sigma: 3, seed: 5, maxRange: 80,
+				degrade: func(_ *rand.Rand, i, c int, _ *Detection) bool {
+					n := 1.4 * float64(i) / 5 // metres walked
+					if n >= 10 && n <= 16 {
+						return i%2 == c // the two take turns
+					}
+					if c == 0 {
+						return n < 10
+					}
+					return n > 16 && n <= 60
+				}},
+			want: 2,
+		},
+		{
 			// Half a spurious box per frame anywhere in the upper frame.
 			name: "spurious boxes",
 			sc: scene{cams: street, fps: 5, dur: 90, sigma: 3, seed: 4,
