@@ -125,7 +125,8 @@ printf '%s\n' "${DIRS[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
 # hidden by a pole). Recall is given against all of them and against the
 # cameras seen: in at least ACC_SEEN_FRAMES (10) frames, at least 30 %
 # visible and ACC_SEEN_PX (8) px on the longer side (frames.jsonl).
-SEEN_FRAMES=${ACC_SEEN_FRAMES:-10} SEEN_PX=${ACC_SEEN_PX:-8} "$PY" - "$OUT" "${DIRS[@]}" <<'PYEOF'
+SEEN_FRAMES=${ACC_SEEN_FRAMES:-10} SEEN_PX=${ACC_SEEN_PX:-8} DETECTOR=$DETECTOR DETS=$DETS THR=$THR \
+  "$PY" - "$OUT" "${DIRS[@]}" <<'PYEOF'
 import collections, json, math, os, re, statistics, sys
 out, dirs = sys.argv[1], sys.argv[2:]
 DOUBLE_M = 15.0
@@ -175,6 +176,51 @@ def false_kinds(r, sightings, truth):
     return doubles, other, elsewhere
 
 
+BOXED_FRAMES = 10  # frames a camera must be boxed in to count as boxed often
+
+
+def iou(a, b):
+    iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def detections_of(name):
+    """The run's detections of a walk by frame (those the replay used: the
+    recording's, at the threshold given), or None without a recording."""
+    det = os.environ["DETECTOR"]
+    path = os.path.join(os.environ["DETS"] if det == "recorded" else out, name + ".detections.jsonl")
+    if det == "truth" or not os.path.exists(path):
+        return None
+    thr = float(os.environ["THR"] or 0)
+    frames = {}
+    with open(path) as f:
+        for line in f:
+            o = json.loads(line)
+            if "frame" in o:
+                frames[o["frame"]] = [d for d in o.get("detections") or [] if d["score"] >= thr]
+    return frames
+
+
+def boxed_often(walk, cams, dets):
+    """Of cams, those the detector boxed with their own type (IoU >= 0.3) in at
+    least BOXED_FRAMES frames in which they were 16 px or larger: cameras that
+    tracking and location lost, not the detector."""
+    n = collections.Counter()
+    with open(os.path.join(walk, "frames.jsonl")) as f:
+        for line in f:
+            o = json.loads(line)
+            for b in o.get("boxes") or []:
+                x0, y0, x1, y1 = b["box"]
+                if b["id"] not in cams or b.get("visible", 1) < 0.3 or max(x1 - x0, y1 - y0) < 16:
+                    continue
+                if any(d["type"] == b["type"] and iou(d["box"], b["box"]) >= 0.3 for d in dets.get(o["frame"], [])):
+                    n[b["id"]] += 1
+    return {c for c, k in n.items() if k >= BOXED_FRAMES}
+
+
 def missed_kinds(r, seen, largest, sightings, truth):
     """Sorts the seen cameras the walk missed: those with a false sighting within
     DOUBLE_M (a sighting of it placed too far off, or of another type beside it), and
@@ -212,6 +258,9 @@ for d in dirs:
     truth = json.load(open(os.path.join(d, "truth.geojson")))
     doubles, other, elsewhere = false_kinds(r, sightings, truth)
     missed = missed_kinds(r, seen, largest, sightings, truth)
+    dets = detections_of(name)
+    missed["missed_seen_boxed_often"] = None if dets is None else len(
+        boxed_often(d, set(r.get("missed_ids") or []) & seen, dets))
     rows.append({"walk": name, "size": f"{meta['width']}x{meta['height']}", "lighting": meta.get("lighting"),
                  "truth": r["truth"], "seen": len(seen), "found": r["found"], "matched": r["matched"],
                  "matched_seen": matched_seen, "precision": r["precision"], "recall": r["recall"],
@@ -231,7 +280,9 @@ pooled = {"walks": len(rows), "truth": t, "seen": sn, "found": f, "matched": mt,
           "false_doubles": sum(x["false_doubles"] for x in rows),
           "false_doubles_other_type": sum(x["false_doubles_other_type"] for x in rows),
           "false_elsewhere": sum(x["false_elsewhere"] for x in rows), "double_m": DOUBLE_M,
-          **{k: sum(x[k] for x in rows) for k in missed},
+          **{k: sum(x[k] for x in rows) for k in missed if k != "missed_seen_boxed_often"},
+          "missed_seen_boxed_often": (None if any(x["missed_seen_boxed_often"] is None for x in rows)
+                                      else sum(x["missed_seen_boxed_often"] for x in rows)),
           "seen_rule": {"min_frames": min_frames, "min_px": min_px, "min_visible": 0.3}}
 json.dump({"walks": rows, "pooled": pooled}, open(os.path.join(out, "summary.json"), "w"), indent=1)
 print(f"{'walk':<11} {'size':<9} {'light':<8} {'true':>4} {'seen':>4} {'found':>5} {'P':>5} {'R':>5} "
@@ -252,6 +303,9 @@ print(f"false sightings: {pooled['false_doubles']} within {DOUBLE_M:g} m of a ca
       f"sighting of it; {pooled['false_doubles_other_type']} of another type), {pooled['false_elsewhere']} elsewhere")
 print(f"seen cameras missed: {sn - ms}: {pooled['missed_seen_false_near']} with a false sighting within "
       f"{DOUBLE_M:g} m; of the rest, the largest box in the walk < 16 px: {pooled['missed_seen_lt16']}, "
-      f"16-32 px: {pooled['missed_seen_16to32']}, >= 32 px: {pooled['missed_seen_ge32']}")
+      f"16-32 px: {pooled['missed_seen_16to32']}, >= 32 px: {pooled['missed_seen_ge32']}"
+      + ("" if pooled["missed_seen_boxed_often"] is None else
+         f"; {pooled['missed_seen_boxed_often']} of the {sn - ms} boxed with their own type in >= {BOXED_FRAMES} "
+         "frames at >= 16 px (lost by tracking and location, not by the detector)"))
 print(f"(summary: {out}/summary.json)")
 PYEOF

@@ -133,11 +133,12 @@ func TestAccuracyScript(t *testing.T) {
 		FalseOtherType        int     `json:"false_doubles_other_type"`
 		FalseElsewhere        int     `json:"false_elsewhere"`
 		Seen                  int
-		MatchedSeen           int `json:"matched_seen"`
-		MissedFalseNear       int `json:"missed_seen_false_near"`
-		MissedSmall           int `json:"missed_seen_lt16"`
-		MissedMedium          int `json:"missed_seen_16to32"`
-		MissedLarge           int `json:"missed_seen_ge32"`
+		MatchedSeen           int  `json:"matched_seen"`
+		MissedFalseNear       int  `json:"missed_seen_false_near"`
+		MissedSmall           int  `json:"missed_seen_lt16"`
+		MissedMedium          int  `json:"missed_seen_16to32"`
+		MissedLarge           int  `json:"missed_seen_ge32"`
+		BoxedOften            *int `json:"missed_seen_boxed_often"`
 	}
 	// Every false sighting is either a double of a found camera or not;
 	// every seen camera missed is sorted once.
@@ -149,6 +150,9 @@ func TestAccuracyScript(t *testing.T) {
 		}
 		if n := r.MissedFalseNear + r.MissedSmall + r.MissedMedium + r.MissedLarge; n != r.Seen-r.MatchedSeen || r.Seen == 0 {
 			t.Errorf("%s: %d seen, %d of them found, but %d seen cameras sorted as missed", r.Walk, r.Seen, r.MatchedSeen, n)
+		}
+		if r.BoxedOften != nil && (*r.BoxedOften < 0 || *r.BoxedOften > r.Seen-r.MatchedSeen) {
+			t.Errorf("%s: %d missed cameras boxed often, of %d missed", r.Walk, *r.BoxedOften, r.Seen-r.MatchedSeen)
 		}
 	}
 	summary := func(tag string) (rows []result, pooled result) {
@@ -192,6 +196,9 @@ func TestAccuracyScript(t *testing.T) {
 		truth, found, matched = truth+r.Truth, found+r.Found, matched+r.Matched
 	}
 	kinds(pooled)
+	if pooled.BoxedOften != nil {
+		t.Errorf("the simulator's boxes have no recording, yet %d missed cameras were boxed often", *pooled.BoxedOften)
+	}
 	if pooled.Truth != truth || pooled.Found != found || pooled.Matched != matched {
 		t.Errorf("pooled %+v, want the walks' sums %d/%d/%d", pooled, truth, found, matched)
 	}
@@ -215,6 +222,10 @@ func TestAccuracyScript(t *testing.T) {
 	modelRows, _ := summary("camaudit-cams-v1-tsdefault-seed9100")
 	if len(modelRows) != 1 || modelRows[0].Walk != "walk-9100" {
 		t.Fatalf("model summary %+v, want walk-9100 alone", modelRows)
+	}
+	// The model run's saved detections tell which missed cameras it boxed often.
+	if modelRows[0].BoxedOften == nil || !strings.Contains(out, "boxed with their own type") {
+		t.Errorf("model run: no count of missed cameras the detector boxed often (%+v):\n%s", modelRows[0], out)
 	}
 	kinds(modelRows[0])
 	for _, line := range []string{"false sightings: ", "seen cameras missed: "} {
