@@ -46,8 +46,8 @@ const (
 
 // missReasons and falseKinds list the reasons in the order results give them.
 var (
-	missReasons = []string{MissMerged, MissWrongType, MissLooseBox, MissLowScore, MissNotFound}
-	falseKinds  = []string{FalseDuplicate, FalseWrongType, FalseLooseBox, FalseBackground}
+	missReasons = [...]string{MissMerged, MissWrongType, MissLooseBox, MissLowScore, MissNotFound}
+	falseKinds  = [...]string{FalseDuplicate, FalseWrongType, FalseLooseBox, FalseBackground}
 )
 
 // Error is one object missed, or one false detection, at the threshold.
@@ -144,7 +144,7 @@ func explain(truth []Truth, preds []Prediction, classMatch []int, thr float64) [
 			default:
 				continue
 			}
-			if bj < 0 || rank(falseKinds, r) < rank(falseKinds, bReason) || (r == bReason && iou > biou) {
+			if bj < 0 || rank(falseKinds[:], r) < rank(falseKinds[:], bReason) || (r == bReason && iou > biou) {
 				bj, biou, bReason = j, iou, r
 			}
 		}
@@ -166,22 +166,20 @@ func rank(order []string, r string) int {
 	return len(order)
 }
 
-// errorTally counts errors per reason and size bucket.
+// errorTally counts errors per reason (in the order of missReasons and
+// falseKinds) and size bucket.
 type errorTally struct {
-	missed   [][3]int // indexed as missReasons
-	falseDet [][3]int // indexed as falseKinds
+	missed   [len(missReasons)][3]int
+	falseDet [len(falseKinds)][3]int
 }
 
 // add counts one image's errors.
 func (t *errorTally) add(errs []Error) {
-	if t.missed == nil {
-		t.missed, t.falseDet = make([][3]int, len(missReasons)), make([][3]int, len(falseKinds))
-	}
 	for _, e := range errs {
 		if e.Missed {
-			t.missed[rank(missReasons, e.Reason)][bucketOf(e.Box.Longest())]++
+			t.missed[rank(missReasons[:], e.Reason)][bucketOf(e.Box.Longest())]++
 		} else {
-			t.falseDet[rank(falseKinds, e.Reason)][bucketOf(e.Box.Longest())]++
+			t.falseDet[rank(falseKinds[:], e.Reason)][bucketOf(e.Box.Longest())]++
 		}
 	}
 }
@@ -192,13 +190,9 @@ func (t *errorTally) counts() (missed, falseDet []ErrorCount) {
 	list := func(order []string, n [][3]int) []ErrorCount {
 		out := make([]ErrorCount, len(order))
 		for i, r := range order {
-			out[i].Reason = r
-			if n != nil {
-				out[i].BySize = n[i]
-				out[i].Count = n[i][0] + n[i][1] + n[i][2]
-			}
+			out[i] = ErrorCount{Reason: r, Count: n[i][0] + n[i][1] + n[i][2], BySize: n[i]}
 		}
 		return out
 	}
-	return list(missReasons, t.missed), list(falseKinds, t.falseDet)
+	return list(missReasons[:], t.missed[:]), list(falseKinds[:], t.falseDet[:])
 }

@@ -134,11 +134,13 @@ min_frames, min_px = int(os.environ["SEEN_FRAMES"]), float(os.environ["SEEN_PX"]
 
 
 def seen_cameras(walk):
-    """The cameras the walk saw, and each camera's largest box (px, at least 30 % visible)."""
-    n, largest = collections.Counter(), collections.defaultdict(float)
+    """The cameras the walk saw; each camera's largest box (px, at least 30 % visible);
+    and each camera's views of 16 px or more as (frame, type, box)."""
+    n, largest, views = collections.Counter(), collections.defaultdict(float), collections.defaultdict(list)
     with open(os.path.join(walk, "frames.jsonl")) as f:
         for line in f:
-            for b in json.loads(line).get("boxes") or []:
+            o = json.loads(line)
+            for b in o.get("boxes") or []:
                 x0, y0, x1, y1 = b["box"]
                 if b.get("visible", 1) < 0.3:
                     continue
@@ -146,7 +148,9 @@ def seen_cameras(walk):
                 largest[b["id"]] = max(largest[b["id"]], side)
                 if side >= min_px:
                     n[b["id"]] += 1
-    return {cid for cid, k in n.items() if k >= min_frames}, largest
+                if side >= 16:
+                    views[b["id"]].append((o["frame"], b["type"], b["box"]))
+    return {cid for cid, k in n.items() if k >= min_frames}, largest, views
 
 
 def metres(a, b):
@@ -204,21 +208,17 @@ def detections_of(name):
     return frames
 
 
-def boxed_often(walk, cams, dets):
+def boxed_often(cams, views, dets):
     """Of cams, those the detector boxed with their own type (IoU >= 0.3) in at
-    least BOXED_FRAMES frames in which they were 16 px or larger: cameras that
-    tracking and location lost, not the detector."""
-    n = collections.Counter()
-    with open(os.path.join(walk, "frames.jsonl")) as f:
-        for line in f:
-            o = json.loads(line)
-            for b in o.get("boxes") or []:
-                x0, y0, x1, y1 = b["box"]
-                if b["id"] not in cams or b.get("visible", 1) < 0.3 or max(x1 - x0, y1 - y0) < 16:
-                    continue
-                if any(d["type"] == b["type"] and iou(d["box"], b["box"]) >= 0.3 for d in dets.get(o["frame"], [])):
-                    n[b["id"]] += 1
-    return {c for c, k in n.items() if k >= BOXED_FRAMES}
+    least BOXED_FRAMES frames in which they were 16 px or larger (views, from
+    seen_cameras): cameras that tracking and location lost, not the detector."""
+    out = set()
+    for c in cams:
+        k = sum(1 for frame, typ, box in views.get(c, ())
+                if any(d["type"] == typ and iou(d["box"], box) >= 0.3 for d in dets.get(frame, [])))
+        if k >= BOXED_FRAMES:
+            out.add(c)
+    return out
 
 
 def missed_kinds(r, seen, largest, sightings, truth):
@@ -251,7 +251,7 @@ for d in dirs:
     meta = json.load(open(os.path.join(d, "walk.json")))
     log = open(os.path.join(out, name + ".log")).read()
     m = re.search(r"([\d.]+) frames/s", log)
-    seen, largest = seen_cameras(d)
+    seen, largest, views = seen_cameras(d)
     matched_seen = sum(1 for x in r.get("matches") or [] if x["truth"] in seen)
     errs += [x["error_m"] for x in r.get("matches") or []]
     sightings = json.load(open(os.path.join(out, name + ".geojson")))
@@ -260,7 +260,7 @@ for d in dirs:
     missed = missed_kinds(r, seen, largest, sightings, truth)
     dets = detections_of(name)
     missed["missed_seen_boxed_often"] = None if dets is None else len(
-        boxed_often(d, set(r.get("missed_ids") or []) & seen, dets))
+        boxed_often(set(r.get("missed_ids") or []) & seen, views, dets))
     rows.append({"walk": name, "size": f"{meta['width']}x{meta['height']}", "lighting": meta.get("lighting"),
                  "truth": r["truth"], "seen": len(seen), "found": r["found"], "matched": r["matched"],
                  "matched_seen": matched_seen, "precision": r["precision"], "recall": r["recall"],
