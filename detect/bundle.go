@@ -84,6 +84,8 @@ type Bundle struct {
 	Training map[string]any `yaml:"training"`
 	// Metrics holds evaluation figures (free-form numbers: ap50, recall...).
 	Metrics map[string]float64 `yaml:"metrics"`
+	// Verifier optionally gives the detections a second look (see Verifier).
+	Verifier *Verifier `yaml:"verifier,omitempty"`
 	// Description, License and Credits are free text for the model card.
 	Description string   `yaml:"description,omitempty"`
 	License     string   `yaml:"license,omitempty"`
@@ -137,6 +139,33 @@ func (b *Bundle) ThresholdAt(s float64) float32 {
 		}
 	}
 	return pts[len(pts)-1].Threshold
+}
+
+// Verifier is a bundle's optional second model: a small classifier that
+// looks again at each detection, as a square crop around its box with the
+// surroundings, and says background or which label. A detector small enough
+// to tile whole frames on a Pi is fooled by look-alikes (lamp heads, wall
+// boxes, globe lights); the verifier, run only on the few boxes the detector
+// kept, drops those it takes for background. Its input has the detector's
+// channel order and pixel scale; outside the frame the crop is grey 114.
+type Verifier struct {
+	// File is the verifier's ONNX file in the bundle folder (a plain name).
+	File string `yaml:"file"`
+	// SHA256 is the hex sha256 of File.
+	SHA256 string `yaml:"sha256"`
+	// Size is the side of the square input in pixels.
+	Size int `yaml:"size"`
+	// Context is the crop's side as a multiple of the box's longer side.
+	Context float64 `yaml:"context"`
+	// MinSide is the smallest crop side in frame pixels (tiny boxes get
+	// at least this much surroundings).
+	MinSide float64 `yaml:"min_side"`
+	// Labels name the outputs, in order: "background", then the bundle's
+	// labels. The output is one probability per label (softmax).
+	Labels []string `yaml:"labels"`
+	// Threshold is the lowest camera probability (1 - background) at which
+	// a detection stands.
+	Threshold float32 `yaml:"threshold"`
 }
 
 // Tiling is the tiling a bundle recommends (see Options for the meaning of
@@ -194,6 +223,11 @@ func LoadBundle(dir string) (*Bundle, error) {
 	b.Dir = dir
 	if err := checkHash(filepath.Join(dir, ModelFile), b.SHA256); err != nil {
 		return nil, fmt.Errorf("model bundle %s: %w", dir, err)
+	}
+	if v := b.Verifier; v != nil {
+		if err := checkHash(filepath.Join(dir, v.File), v.SHA256); err != nil {
+			return nil, fmt.Errorf("model bundle %s: verifier: %w", dir, err)
+		}
 	}
 	return b, nil
 }
@@ -405,6 +439,9 @@ func (v *validator) check(b *Bundle) {
 		}
 		b.SHA256 = strings.ToLower(b.SHA256)
 	}
+	if b.Verifier != nil {
+		v.checkVerifier(b)
+	}
 	if t := b.Tiling; t != nil {
 		if t.ROI != nil {
 			if err := checkROI(t.ROI); err != nil {
@@ -417,6 +454,37 @@ func (v *validator) check(b *Bundle) {
 		if !(t.Scale >= 0 && t.Scale <= 16) { // NaN too
 			v.errf("tiling.scale", "%g must be in (0, 16]", t.Scale)
 		}
+	}
+}
+
+// checkVerifier validates the verifier block.
+func (v *validator) checkVerifier(b *Bundle) {
+	vf := b.Verifier
+	if !v.require("verifier.file", "verifier.sha256", "verifier.size", "verifier.context", "verifier.labels", "verifier.threshold") {
+		return
+	}
+	if vf.File == "" || vf.File != filepath.Base(vf.File) || vf.File == "." || vf.File == ".." || vf.File == ModelFile || vf.File == ManifestFile {
+		v.errf("verifier.file", "%q must be a file name in the bundle folder, not %s or %s", vf.File, ModelFile, ManifestFile)
+	}
+	if _, err := hex.DecodeString(vf.SHA256); err != nil || len(vf.SHA256) != 64 {
+		v.errf("verifier.sha256", "%q is not 64 hex digits", vf.SHA256)
+	}
+	vf.SHA256 = strings.ToLower(vf.SHA256)
+	if vf.Size < 8 || vf.Size > 256 {
+		v.errf("verifier.size", "%d is outside 8..256", vf.Size)
+	}
+	if !(vf.Context >= 1 && vf.Context <= 8) {
+		v.errf("verifier.context", "%g must be within 1..8 (the crop's side over the box's)", vf.Context)
+	}
+	if !(vf.MinSide >= 0 && vf.MinSide <= 1024) {
+		v.errf("verifier.min_side", "%g must be within 0..1024 pixels", vf.MinSide)
+	}
+	want := append([]string{"background"}, b.Labels...)
+	if !slices.Equal(vf.Labels, want) {
+		v.errf("verifier.labels", "%v must be background followed by the labels, %v", vf.Labels, want)
+	}
+	if !(vf.Threshold > 0 && vf.Threshold < 1) {
+		v.errf("verifier.threshold", "%g must be in (0, 1)", vf.Threshold)
 	}
 }
 
@@ -446,21 +514,22 @@ func checkROI(r []float64) error {
 
 // checkHash verifies that the file's sha256 is want.
 func checkHash(path, want string) error {
+	name := filepath.Base(path)
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no %s", ModelFile)
+			return fmt.Errorf("no %s", name)
 		}
-		return fmt.Errorf("reading %s: %w", ModelFile, err)
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("reading %s: %w", ModelFile, err)
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		return fmt.Errorf("%s has sha256 %s but %s says %s: the model file is not the one the manifest describes (corrupt or replaced)", ModelFile, got, ManifestFile, want)
+		return fmt.Errorf("%s has sha256 %s but %s says %s: the model file is not the one the manifest describes (corrupt or replaced)", name, got, ManifestFile, want)
 	}
 	return nil
 }

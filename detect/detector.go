@@ -93,6 +93,11 @@ type Options struct {
 	// MaxDetections caps the detections of one frame (0:
 	// DefaultMaxDetections).
 	MaxDetections int
+	// Verify gives every detection a second look with the bundle's
+	// verifier (Bundle.Verifier) and drops those it takes for background:
+	// on by default when the bundle has one; On with a bundle without one
+	// is an error.
+	Verify Toggle
 }
 
 // tilingConfig is Options and the bundle's tiling resolved.
@@ -118,6 +123,7 @@ type Detector struct {
 	batched  bool
 	plan     plan
 	cands    []cand
+	ver      *verifier // nil: no second look
 }
 
 // Open loads the bundle in dir (manifest checks, sha256), loads the ONNX
@@ -165,6 +171,16 @@ func Open(dir string, opts Options) (*Detector, error) {
 	if err := d.probe(opts.Batch); err != nil {
 		n.close()
 		return nil, fmt.Errorf("model bundle %s: %w", dir, err)
+	}
+	switch {
+	case opts.Verify == On && b.Verifier == nil:
+		n.close()
+		return nil, fmt.Errorf("model bundle %s: no verifier to turn on (model.yaml has no verifier block)", dir)
+	case opts.Verify != Off && b.Verifier != nil:
+		if d.ver, err = openVerifier(b); err != nil {
+			n.close()
+			return nil, fmt.Errorf("model bundle %s: %w", dir, err)
+		}
 	}
 	return d, nil
 }
@@ -322,6 +338,9 @@ func (d *Detector) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.n.close()
+	if d.ver != nil {
+		d.ver.close()
+	}
 	return nil
 }
 
@@ -383,7 +402,7 @@ func (d *Detector) Detect(frame gocv.Mat) ([]Detection, error) {
 		l := d.b.Labels[x.class]
 		dets = append(dets, Detection{Type: d.b.Types[l], Label: l, Score: x.score, Box: r})
 	}
-	return dets, nil
+	return d.verify(frame, dets)
 }
 
 // ForwardBlob runs the network on an NCHW float32 blob (already scaled and

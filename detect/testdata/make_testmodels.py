@@ -2,6 +2,7 @@
 """Build the small ONNX test bundles used by package detect's tests and benchmarks.
 
 Run from the repository root:  /usr/bin/python3 detect/testdata/make_testmodels.py
+(`... make_testmodels.py marker-verified` rewrites that bundle only)
 (needs Debian's python3-torch, python3-onnx, python3-opencv, python3-numpy, python3-yaml).
 
 It writes, under detect/testdata/:
@@ -15,6 +16,10 @@ It writes, under detect/testdata/:
             red squares as dome, pure blue as bullet and pure green as person (mapped
             to ignore), one 8x8 cell at a time, box 48x48 model pixels around the cell
             centre. Lets tests check colour order, tiling and coordinate mapping.
+  marker-verified/  marker plus an engineered verifier (verifier.onnx): the mean
+            colour of the crop decides; much green around a box (a white or green
+            surround) makes it background, so tests can tell which boxes it drops
+            and that the crop includes the surroundings.
   bad-*/    broken bundles for the loader's error paths.
   parity/   a fixed input image, and the raw outputs cv2.dnn gives for it through the
             letterbox described in the bundle, to check the Go path against Python.
@@ -370,7 +375,51 @@ def check_parity(model, onnx_path, w, h, name):
         raise SystemExit(f"{name}: cv2.dnn output differs from torch by {err}")
 
 
+class MeanColourVerifier(nn.Module):
+    """Engineered verifier: logits from the crop's mean colour, softmax.
+
+    background = 20 * mean(G) - 10, every label 0: a crop whose mean green
+    is over 0.5 is background, one on grey 114 with a red box is a camera.
+    """
+
+    def __init__(self, n_out):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(3, n_out)
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            self.fc.bias.zero_()
+            self.fc.weight[0, 1] = 20.0
+            self.fc.bias[0] = -10.0
+
+    def forward(self, x):
+        return torch.softmax(self.fc(torch.flatten(self.pool(x), 1)), 1)
+
+
+def make_marker_verified():
+    """marker-verified/: the marker bundle with MeanColourVerifier as its verifier."""
+    d = os.path.join(HERE, "marker-verified")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    shutil.copy(os.path.join(HERE, "marker", "model.onnx"), d)
+    labels = ["dome", "bullet", "ptz", "alpr", "person"]
+    v = MeanColourVerifier(1 + len(labels)).eval()
+    path = os.path.join(d, "verifier.onnx")
+    with torch.no_grad():
+        torch.onnx.export(v, torch.zeros(1, 3, 32, 32), path, opset_version=12, input_names=["crop"],
+                          output_names=["probs"], do_constant_folding=True)
+    fix_identity_initializers(path)
+    check_parity(v, path, 32, 32, "marker-verified verifier")
+    write_bundle(d, "test-marker-verified", "yolov8", 320, 320, labels,
+                 {"dome": "dome", "bullet": "bullet", "ptz": "ptz", "alpr": "alpr", "person": "ignore"}, 0.5,
+                 extra={"verifier": {"file": "verifier.onnx", "sha256": sha256(path), "size": 32, "context": 2.0,
+                                     "min_side": 12, "labels": ["background"] + labels, "threshold": 0.5}})
+
+
 def main():
+    if sys.argv[1:] == ["marker-verified"]:
+        make_marker_verified()
+        return
     torch.manual_seed(1)
     np.random.seed(1)
     out = {}
@@ -403,6 +452,8 @@ def main():
     write_bundle(d, "test-marker", "yolov8", 320, 320, ["dome", "bullet", "ptz", "alpr", "person"],
                  {"dome": "dome", "bullet": "bullet", "ptz": "ptz", "alpr": "alpr", "person": "ignore"},
                  0.5)
+
+    make_marker_verified()
 
     # Broken bundles (the loader must refuse each with a clear error, never crash).
     src8 = os.path.join(HERE, "marker")  # tiny: keeps testdata small

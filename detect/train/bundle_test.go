@@ -172,7 +172,12 @@ func TestBundleManifestAndCard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{b.SHA256, fmt.Sprintf("**%.3f**", b.Metrics["ap50"])} {
+	wants := []string{b.SHA256, fmt.Sprintf("**%.3f**", b.Metrics["ap50"])}
+	if v := b.Verifier; v != nil {
+		// verify.py --install writes the card's Verifier section with these.
+		wants = append(wants, "## Verifier", v.SHA256, fmt.Sprintf("**%g**", v.Threshold))
+	}
+	for _, want := range wants {
 		if !strings.Contains(string(card), want) {
 			t.Errorf("MODEL_CARD.md does not mention %q (card and manifest disagree: re-run make model)", want)
 		}
@@ -234,10 +239,10 @@ func threadCPU(b *testing.B) time.Duration {
 // benchFrame runs full detection (the bundle's tiling, full-frame pass,
 // decode, NMS) of a w x h frame on one core and reports frames/s of wall
 // time and of the thread's CPU time.
-func benchFrame(b *testing.B, w, h int) {
+func benchFrame(b *testing.B, w, h int, opts detect.Options) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	d := openBench(b, detect.Options{})
+	d := openBench(b, opts)
 	defer d.Close()
 	frame := syntheticFrame(w, h)
 	defer frame.Close()
@@ -252,6 +257,11 @@ func benchFrame(b *testing.B, w, h int) {
 		}
 	}
 	cpu := threadCPU(b) - cpu0
+	dets, err := d.Detect(frame)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(dets)), "detections/frame")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 	b.ReportMetric(float64(b.N)/cpu.Seconds(), "cpu-frames/s")
 	b.ReportMetric(float64(len(d.Tiles(image.Pt(w, h)))), "tiles/frame")
@@ -259,11 +269,50 @@ func benchFrame(b *testing.B, w, h int) {
 
 // BenchmarkBundleFrame1080p is full-frame detection of a 1920x1080 frame on
 // one core (issue 5's target: >= 10 frames/s).
-func BenchmarkBundleFrame1080p(b *testing.B) { benchFrame(b, 1920, 1080) }
+func BenchmarkBundleFrame1080p(b *testing.B) { benchFrame(b, 1920, 1080, detect.Options{}) }
+
+// BenchmarkBundleFrame1080pDetectorOnly is the same without the bundle's
+// verifier: the difference is the second look's cost on that frame.
+func BenchmarkBundleFrame1080pDetectorOnly(b *testing.B) {
+	benchFrame(b, 1920, 1080, detect.Options{Verify: detect.Off})
+}
 
 // BenchmarkBundleFrame720p is full-frame detection of a 1280x720 frame on
 // one core.
-func BenchmarkBundleFrame720p(b *testing.B) { benchFrame(b, 1280, 720) }
+func BenchmarkBundleFrame720p(b *testing.B) { benchFrame(b, 1280, 720, detect.Options{}) }
+
+// BenchmarkBundleVerify is the verifier's second look at one detection on
+// one core: crop, resize, forward (what a frame's detection time grows by
+// per detection the detector keeps).
+func BenchmarkBundleVerify(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	d := openBench(b, detect.Options{})
+	defer d.Close()
+	if !d.Verifying() {
+		b.Skip("the bundle has no verifier")
+	}
+	frame := syntheticFrame(1280, 720)
+	defer frame.Close()
+	dets := make([]detect.Detection, 16)
+	for i := range dets {
+		x := 40 + 70*i
+		dets[i] = detect.Detection{Type: "dome", Score: 0.5, Box: image.Rect(x, 100+10*i, x+8+2*i, 106+12*i/5+i)}
+	}
+	in := make([]detect.Detection, len(dets))
+	b.ResetTimer()
+	cpu0 := threadCPU(b)
+	for i := 0; i < b.N; i++ {
+		copy(in, dets)
+		if _, err := d.Verify(frame, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu := threadCPU(b) - cpu0
+	n := float64(b.N * len(dets))
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/n, "ms/detection")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/n, "cpu-ms/detection")
+}
 
 // syntheticFrame is a textured BGR frame (façade-like stripes and noise).
 func syntheticFrame(w, h int) gocv.Mat {

@@ -59,18 +59,22 @@ def fix_identity_initializers(model):
     return added
 
 
-def export(net, width, height, path):
-    """Writes net (a CamNet) as an ONNX file at path; returns the wrapped module."""
-    wrapped = Exported(fold_bn(net), width, height).eval()
-    x = torch.zeros(1, 3, height, width)
+def save_onnx(module, example, path, input_name, output_name):
+    """Exports module (in eval mode, BN already folded) with the recipe OpenCV 4.6 needs and saves it at path."""
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(wrapped, x, buf, opset_version=12, input_names=["images"],
-                          output_names=["output0"], do_constant_folding=True)
+        torch.onnx.export(module, example, buf, opset_version=12, input_names=[input_name],
+                          output_names=[output_name], do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
     fix_identity_initializers(model)
     onnx.checker.check_model(model)
     onnx.save(model, path)
+
+
+def export(net, width, height, path):
+    """Writes net (a CamNet) as an ONNX file at path; returns the wrapped module."""
+    wrapped = Exported(fold_bn(net), width, height).eval()
+    save_onnx(wrapped, torch.zeros(1, 3, height, width), path, "images", "output0")
     return wrapped
 
 

@@ -22,6 +22,7 @@ from loss import Loss, assign, assign_dense, box_iou, decode
 from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
 from unbundle import calibrate_bn, from_bundle
+import verify
 from walks import NAMES as WALK_NAMES, labels as walk_labels, scenario as walk_scenario
 
 torch.set_num_threads(1)
@@ -474,6 +475,88 @@ class WalksTest(unittest.TestCase):
         self.assertEqual(rows, ["1 0.600000 0.600000 0.200000 0.200000",
                                 "0 0.025000 0.100000 0.050000 0.200000"])
         self.assertEqual(walk_labels(None, 200, 100, 0.3, 4), [])
+
+
+class VerifyTest(unittest.TestCase):
+    """The verifier's crops (shared with Go), export and a tiny training run."""
+
+    def test_crop_rects_match_go(self):
+        # detect/verify_test.go's TestCropRects checks Go's cropRects on the same cases.
+        import json
+        with open(os.path.join(HERE, "..", "testdata", "verify-crops.json")) as f:
+            cases = json.load(f)
+        self.assertGreaterEqual(len(cases), 5)
+        for c in cases:
+            got = verify.crop_rects(c["box"], c["frame"][0], c["frame"][1])
+            want = None if c["src"] is None else (tuple(c["src"]), tuple(c["dst"]))
+            self.assertEqual(got, want, c["name"])
+
+    def test_crop_is_grey_outside_the_frame(self):
+        img = np.zeros((100, 100, 3), np.uint8)
+        out = verify.crop(img, (0, 0, 10, 10))
+        self.assertEqual(out.shape, (32, 32, 3))
+        self.assertTrue((out[:8, :8] == verify.PAD).all())  # above-left of the frame
+        self.assertTrue((out[-8:, -8:] == 0).all())  # inside the (black) frame
+
+    def test_export_parity_and_probabilities(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "v.onnx")
+            diff = verify.export(verify.Verifier().eval(), path)  # raises on a mismatch
+            self.assertLess(diff, 1e-4)
+            net = cv2.dnn.readNetFromONNX(path)
+            net.setInput(np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32))
+            p = net.forward()
+            self.assertEqual(p.shape, (1, 1 + len(verify.LABELS)))
+            self.assertAlmostEqual(float(p.sum()), 1.0, places=4)
+
+    def test_train_and_install(self):
+        """Two epochs on a toy set: red squares are cameras, grey ones the detector's false boxes."""
+        import json
+        import shutil
+        import yaml
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "set")
+            os.makedirs(os.path.join(data, "images", "train"))
+            os.makedirs(os.path.join(data, "labels", "train"))
+            errs = os.path.join(tmp, "errors.jsonl")
+            rng = np.random.default_rng(2)
+            with open(errs, "w") as ef:
+                for i in range(40):
+                    img = np.full((96, 96, 3), 60, np.uint8)
+                    x, y = (int(v) for v in rng.integers(10, 70, 2))
+                    img[y:y + 12, x:x + 12] = (0, 0, 255)
+                    img[70:82, 70:82] = 200
+                    name = os.path.join(data, "images", "train", f"{i:03d}.png")
+                    cv2.imwrite(name, img)
+                    with open(os.path.join(data, "labels", "train", f"{i:03d}.txt"), "w") as f:
+                        f.write(f"{i % 4} {(x + 6) / 96} {(y + 6) / 96} {12 / 96} {12 / 96}\n")
+                    ef.write(json.dumps({"image": name, "kind": "false", "reason": "background",
+                                         "class": "dome", "box": [70, 70, 82, 82]}) + "\n")
+            bundle = os.path.join(tmp, "bundle")
+            shutil.copytree(os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1"), bundle)
+            out = os.path.join(tmp, "out")
+            r = subprocess.run([sys.executable, os.path.join(HERE, "verify.py"), "--data", data, "--errors", errs,
+                                "--out", out, "--epochs", "2", "--threads", "1", "--bundle", bundle, "--install"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("epoch 2/2", r.stderr)
+            with open(os.path.join(out, "verifier.json")) as f:
+                rep = json.load(f)
+            self.assertTrue(0 < rep["threshold"] < 1, rep)
+            with open(os.path.join(bundle, "model.yaml")) as f:
+                text = f.read()
+            self.assertTrue(text.startswith("# camaudit model bundle"), "the manifest's comment line was lost")
+            m = yaml.safe_load(text)
+            self.assertEqual(m["verifier"]["labels"], ["background"] + verify.LABELS)
+            self.assertEqual(m["verifier"]["sha256"], verify.sha256(os.path.join(bundle, "verifier.onnx")))
+            self.assertEqual(m["verifier"]["threshold"], round(rep["threshold"], 3))
+            # An errors file that is not JSON is named with its line.
+            with open(errs, "a") as ef:
+                ef.write("not json\n")
+            r = subprocess.run([sys.executable, os.path.join(HERE, "verify.py"), "--data", data, "--errors", errs,
+                                "--out", out, "--epochs", "1"], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("errors.jsonl:41: not JSON", r.stderr)
 
 
 class CardTextTest(unittest.TestCase):
