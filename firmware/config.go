@@ -76,6 +76,11 @@ type ModelConfig struct {
 	// finds best, for about 1/TileScale² times the detection work: 0.5
 	// suits a 1280x720 camera and 0.75 a 1920x1080 one on a fast CPU.
 	TileScale float64 `yaml:"tile_scale"`
+	// Verify gives each detection a second look with the bundle's verifier
+	// (a classifier of the box and its surroundings that drops look-alikes:
+	// lamp heads, wall boxes, globe lights). nil = on when the bundle has
+	// one; false turns it off; true with a bundle without one is an error.
+	Verify *bool `yaml:"verify"`
 }
 
 // MQTTConfig is the uplink to the campaign broker.

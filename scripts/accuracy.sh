@@ -31,6 +31,9 @@
 #                      recorded one; record at a low one, e.g. ACC_THRESHOLD=0.2)
 #   ACC_THRESHOLD=T    detector score threshold (default: the config's, else the
 #                      bundle's at the tile scale; with recorded: every recorded box)
+#   ACC_VERIFY=on|off  the bundle's verifier (the second look at each detection):
+#                      default on when ACC_MODEL has one; with recorded, "on"
+#                      passes detections recorded without it through ACC_MODEL's
 #   ACC_JOBS=N         replays at once (default: the number of CPUs)
 #   ACC_FRAMES=N       render only the first N frames of each walk (a quick try:
 #                      recall is then low, the truth being the whole walk's cameras)
@@ -52,6 +55,7 @@ CONFIG=${ACC_CONFIG:-}
 DETECTOR=${ACC_DETECTOR:-model}
 DETS=${ACC_DETECTIONS:-}
 THR=${ACC_THRESHOLD:-}
+VERIFY=${ACC_VERIFY:-}
 JOBS=${ACC_JOBS:-$(nproc)}
 FRAMES=${ACC_FRAMES:-0}
 DIR=${ACC_DIR:-build}
@@ -82,6 +86,7 @@ case "$DETECTOR" in
   *) TAG=$DETECTOR ;;
 esac
 [ -n "$THR" ] && TAG="$TAG-thr$THR"
+[ -n "$VERIFY" ] && TAG="$TAG-verify$VERIFY"
 [ -n "$CONFIG" ] && TAG="$TAG-$(basename "$CONFIG" .yaml)"
 [ "$DETECTOR" = recorded ] || TAG="$TAG-seed$SEED"
 OUT=$DIR/accuracy/$TAG
@@ -101,11 +106,13 @@ one() {
         --out "$OUT/$name.geojson")
   case "$DETECTOR" in
     truth) args+=(--truth "$w/frames.jsonl") ;;
-    recorded) args+=(--detections "$DETS/$name.detections.jsonl") ;;
+    recorded) args+=(--detections "$DETS/$name.detections.jsonl")
+              if [ "$VERIFY" = on ]; then args+=(--model "$MODEL"); fi ;;
     *) args+=(--model "$MODEL" --save-detections "$OUT/$name.detections.jsonl") ;;
   esac
   [ -n "$TS" ] && args+=(--tile-scale "$TS")
   [ -n "$THR" ] && args+=(--threshold "$THR")
+  [ -n "$VERIFY" ] && args+=(--verify "$VERIFY")
   [ -n "$CONFIG" ] && args+=(--config "$CONFIG")
   if ! "$CAM" "${args[@]}" > "$OUT/$name.log" 2>&1; then
     echo "accuracy: replay of $w failed:" >&2
@@ -116,7 +123,7 @@ one() {
   echo "accuracy: $name done ($(tail -1 "$OUT/$name.log" | grep -o '[0-9.]* frames/s' || true))" >&2
 }
 export -f one
-export OUT DETECTOR MODEL TS THR DETS CONFIG CAM
+export OUT DETECTOR MODEL TS THR VERIFY DETS CONFIG CAM
 echo "accuracy: replaying with $TAG, $JOBS at a time" >&2
 printf '%s\n' "${DIRS[@]}" | xargs -P "$JOBS" -I{} bash -c 'one "$@"' _ {}
 

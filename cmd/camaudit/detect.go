@@ -65,6 +65,7 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	overlap := fs.Float64("overlap", 0, "fraction of a tile shared with its neighbour (0: the bundle's, else 0.2)")
 	tiles := fs.String("tiles", "default", "tile the region of interest: on, off or default")
 	fullFrame := fs.String("full-frame", "default", "add a downscaled whole-image pass: on, off or default")
+	verify := fs.String("verify", "default", "second look at each detection with the bundle's verifier: on, off or default (on when the bundle has one)")
 	threads := fs.Int("threads", 0, "OpenCV threads (0: OpenCV's default)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -92,6 +93,9 @@ func cmdDetect(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if opts.FullFrame, err = parseToggle("--full-frame", *fullFrame); err != nil {
+		return err
+	}
+	if opts.Verify, err = parseToggle("--verify", *verify); err != nil {
 		return err
 	}
 

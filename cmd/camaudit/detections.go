@@ -32,6 +32,9 @@ type detectionsHeader struct {
 	TileScale float64 `json:"tile_scale,omitempty"`
 	Width     int     `json:"width,omitempty"`
 	Height    int     `json:"height,omitempty"`
+	// Verifier names the bundle whose verifier already passed these
+	// detections ("" = none did: a replay may apply one with --verify on).
+	Verifier string `json:"verifier,omitempty"`
 }
 
 // detectionsLine is one frame's detections; every replayed frame has a

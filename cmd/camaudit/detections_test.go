@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/camaudit/camaudit/detect"
 	"github.com/camaudit/camaudit/firmware"
+	"github.com/camaudit/camaudit/hw"
 	"github.com/camaudit/camaudit/internal/faulttest"
 )
 
@@ -150,10 +152,95 @@ func TestReplaySavedDetections(t *testing.T) {
 		{[]string{"--detections", dets, "--truth", "f.jsonl"}, "give one of"},
 		{[]string{"--detections", dets, "--tile-scale", "0.5"}, "--tile-scale does not apply to --detections"},
 		{[]string{"--detections", dets, "--save-detections", short}, "--save-detections records a detector"},
+		{[]string{"--truth", "f.jsonl", "--verify", "on"}, "--verify applies to a model's detections"},
+		{[]string{"--detections", dets, "--verify", "maybe"}, "--verify must be on, off or default"},
 	} {
 		err := cmdReplay(t.Context(), append(base[1:], tc.args...), &out, &errb)
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("replay %v: err = %v, want a usage error about %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestReplayVerifiedDetections passes recorded detections through a
+// bundle's verifier (the marker test bundle's, which takes crops with much
+// green for background): it keeps a subset, and a recording made with a
+// verifier already is refused by --verify on (it would look twice) and by
+// --verify off (what it dropped is gone).
+func TestReplayVerifiedDetections(t *testing.T) {
+	walk := simWalk(t, "../../firmware/testdata/walk22.yaml")
+	video, nmea := filepath.Join(walk, "walk.avi"), filepath.Join(walk, "track.nmea")
+	dir := t.TempDir()
+	dets, plain, verified := filepath.Join(dir, "d.jsonl"), filepath.Join(dir, "a.geojson"), filepath.Join(dir, "b.geojson")
+	marker := "../../detect/testdata/marker-verified"
+	base := []string{"replay", "--video", video, "--nmea", nmea, "--quiet", "--max-frames", "120"}
+	fwRun(t, append(base, "--truth", filepath.Join(walk, "frames.jsonl"), "--truth-false", "0.5", "--save-detections", dets, "--out", plain)...)
+	fwRun(t, append(base, "--detections", dets, "--model", marker, "--verify", "on", "--out", verified)...)
+	rec, err := loadDetections(dets, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := 0
+	for _, f := range rec.frames {
+		all += len(f)
+	}
+	// What the verifier keeps, frame by frame, through the same detector
+	// the replay used.
+	d, err := detect.Open(marker, detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cam, err := hw.OpenCamera("file:"+video, hw.CameraOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	kept := 0
+	for seq := int64(0); seq < 120; seq++ {
+		f, err := cam.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Seq != seq {
+			t.Fatalf("frame %d read as %d", seq, f.Seq)
+		}
+		in := make([]detect.Detection, 0, len(rec.frames[seq]))
+		for _, x := range rec.frames[seq] {
+			in = append(in, detect.Detection{Type: x.Type, Score: x.Score, Box: x.Box})
+		}
+		out, err := d.Verify(f.Mat, in)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept += len(out)
+	}
+	if all == 0 || kept == 0 || kept >= all {
+		t.Fatalf("the marker verifier kept %d of %d recorded detections: want some dropped, some kept", kept, all)
+	}
+	if len(sightingKeys(t, verified)) > len(sightingKeys(t, plain)) {
+		t.Errorf("verified replay has more sightings than the unverified one")
+	}
+
+	// A recording of a model run with the verifier on says so.
+	withVer := filepath.Join(dir, "v.jsonl")
+	fwRun(t, append(base, "--model", marker, "--max-frames", "5", "--save-detections", withVer)...)
+	h, err := loadDetections(withVer, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.header.Verifier != "test-marker-verified@0.0.1" {
+		t.Errorf("recording of a verified model run: header verifier %q", h.header.Verifier)
+	}
+	var out, errb strings.Builder
+	for _, v := range []string{"on", "off"} {
+		err := cmdReplay(t.Context(), append(base[1:], "--detections", withVer, "--model", marker, "--verify", v), &out, &errb)
+		if v == "off" {
+			err = cmdReplay(t.Context(), append(base[1:], "--detections", withVer, "--verify", v), &out, &errb)
+		}
+		if err == nil || !strings.Contains(err.Error(), "recorded with verifier test-marker-verified@0.0.1") {
+			t.Errorf("--verify %s on a verified recording: %v", v, err)
 		}
 	}
 }

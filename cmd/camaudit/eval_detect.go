@@ -46,6 +46,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	roi := fs.String("roi", "0,0,1,1", "region tiled at full resolution, x0,y0,x1,y1 as fractions of the image")
 	fullFrame := fs.String("full-frame", "default", "downscaled whole-image pass: on, off or default (the bundle's)")
 	tileScale := fs.Float64("tile-scale", 0, "image pixels per model pixel in a tile; below 1 finds smaller cameras for more work (0: the bundle's, else 1)")
+	verify := fs.String("verify", "default", "second look at each detection with the bundle's verifier: on, off or default (on when the bundle has one)")
 	threads := fs.Int("threads", 0, "OpenCV threads (0: OpenCV's default)")
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
@@ -74,14 +75,11 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%w: --roi: %v", errUsage, err)
 	}
 	opts.ROI = r
-	switch strings.ToLower(*fullFrame) {
-	case "on":
-		opts.FullFrame = detect.On
-	case "off":
-		opts.FullFrame = detect.Off
-	case "default", "":
-	default:
-		return fmt.Errorf("%w: --full-frame must be on, off or default, got %q", errUsage, *fullFrame)
+	if opts.FullFrame, err = parseToggle("--full-frame", *fullFrame); err != nil {
+		return err
+	}
+	if opts.Verify, err = parseToggle("--verify", *verify); err != nil {
+		return err
 	}
 
 	set, err := eval.OpenYOLOSet(*data, *split)

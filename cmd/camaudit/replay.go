@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/camaudit/camaudit/detect"
 	"github.com/camaudit/camaudit/firmware"
 	"github.com/camaudit/camaudit/firmware/journal"
 	"github.com/camaudit/camaudit/firmware/uplink"
@@ -48,6 +49,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	truth := fs.String("truth", "", "use the simulator's truth boxes (frames.jsonl `FILE`) as the detector")
 	saveDets := fs.String("save-detections", "", "write each frame's detections (boxes, types, scores; never pixels) to `FILE`, for replays with --detections")
 	dets := fs.String("detections", "", "use the detections a replay of this walk saved with --save-detections (`FILE`) instead of running the model: tunes what follows the detector in seconds; --threshold may raise the recorded one")
+	verify := fs.String("verify", "default", "second look at each detection with the bundle's verifier: on, off or default (the config's, else on when the bundle has one); with --detections, on passes a recording made without it through the verifier of the --model (or default) bundle")
 	minVisible := fs.Float64("min-visible", 0.3, "with --truth: ignore boxes less visible than this fraction")
 	minBox := fs.Int("min-box", 4, "with --truth: ignore boxes whose longer side is shorter than this many `pixels`")
 	var noise truthNoise
@@ -76,8 +78,16 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *video == "" || *nmea == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: --video and --nmea are required", errUsage)
 	}
-	if n := countSet(*model, *truth, *dets); n > 1 {
-		return fmt.Errorf("%w: give one of --model, --truth and --detections", errUsage)
+	vt, err := parseToggle("--verify", *verify)
+	if err != nil {
+		return err
+	}
+	verifyRecorded := *dets != "" && vt == detect.On
+	if n := countSet(*model, *truth, *dets); n > 1 && !(n == 2 && verifyRecorded && *truth == "") {
+		return fmt.Errorf("%w: give one of --model, --truth and --detections (--model goes with --detections only to name the verifier of --verify on)", errUsage)
+	}
+	if *truth != "" && vt != detect.Default {
+		return fmt.Errorf("%w: --verify applies to a model's detections, not to --truth", errUsage)
 	}
 	if *dets != "" && *tileScale != 0 {
 		return fmt.Errorf("%w: --tile-scale does not apply to --detections (the recording's tile scale holds)", errUsage)
@@ -219,6 +229,26 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if thr != 0 {
 			identity += fmt.Sprintf("|threshold %g", thr)
 		}
+		switch {
+		case verifyRecorded && h.Verifier != "":
+			return fmt.Errorf("%s: recorded with verifier %s already; --verify on would look twice", *dets, h.Verifier)
+		case vt == detect.Off && h.Verifier != "":
+			return fmt.Errorf("%s: recorded with verifier %s; --verify off cannot bring back what it dropped (record with --verify off)", *dets, h.Verifier)
+		case verifyRecorded:
+			m := cfg.Model
+			if *model != "" {
+				m.Dir = *model
+			}
+			on := true
+			m.Verify = &on
+			d, err := openDetector(m)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			det = verifiedDetector{rec: rd, d: d}
+			identity += "|verifier " + d.Bundle().Name + "@" + d.Bundle().Version
+		}
 	default:
 		m := cfg.Model // --model, --threshold and --tile-scale override it
 		if *model != "" {
@@ -230,6 +260,10 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *tileScale != 0 {
 			m.TileScale = *tileScale
 		}
+		if vt != detect.Default {
+			on := vt == detect.On
+			m.Verify = &on
+		}
 		d, err := openDetector(m)
 		if err != nil {
 			return err
@@ -240,6 +274,10 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		identity = "model:" + d.Bundle().Name + "@" + d.Bundle().Version
 		header = detectionsHeader{Detector: identity, Model: modelName, Threshold: float64(d.Threshold()),
 			TileScale: d.TileScale(), Width: optics.Width, Height: optics.Height}
+		if d.Verifying() {
+			header.Verifier = d.Bundle().Name + "@" + d.Bundle().Version
+			identity += "|verifier"
+		}
 	}
 	if *saveDets != "" {
 		rec, err := newDetectionRecorder(*saveDets, det, header)

@@ -86,6 +86,34 @@ func fwCollect(t *testing.T, url, device string) *fwCollector {
 	return c
 }
 
+// checkExactlyOnce waits (up to 20 s) for the walk's messages and checks
+// that the subscriber received every sighting of want (the replay's
+// confirmed ids) exactly once and nothing else, counts, and one coverage.
+func (c *fwCollector) checkExactlyOnce(t *testing.T, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var ids map[string]int
+	var msgs map[wire.Kind]int
+	for {
+		ids, msgs = c.snapshot()
+		if len(ids) >= len(want) && msgs[wire.KindCoverage] > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range want {
+		if ids[id] != 1 {
+			t.Errorf("sighting %s received %d times, want exactly once", id, ids[id])
+		}
+	}
+	if len(ids) != len(want) {
+		t.Errorf("subscriber got %d distinct sightings, replay confirmed %d", len(ids), len(want))
+	}
+	if msgs[wire.KindCoverage] != 1 || msgs[wire.KindCounts] == 0 {
+		t.Errorf("counts %d, coverage %d messages; want >= 1 and 1", msgs[wire.KindCounts], msgs[wire.KindCoverage])
+	}
+}
+
 func (c *fwCollector) snapshot() (map[string]int, map[wire.Kind]int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -131,28 +159,7 @@ func TestFirmwareOnSimulatedWalk(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "sightings.geojson")
 		fwRun(t, "replay", "--video", video, "--nmea", nmea, "--truth", truthBoxes, "--broker", b.URL(),
 			"--device", "sim-walker", "--out", out, "--quiet")
-		want := fwSightingIDs(t, out)
-		deadline := time.Now().Add(20 * time.Second)
-		var ids map[string]int
-		var msgs map[wire.Kind]int
-		for {
-			ids, msgs = col.snapshot()
-			if len(ids) >= len(want) && msgs[wire.KindCoverage] > 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		for _, id := range want {
-			if ids[id] != 1 {
-				t.Errorf("sighting %s received %d times, want exactly once", id, ids[id])
-			}
-		}
-		if len(ids) != len(want) {
-			t.Errorf("subscriber got %d distinct sightings, replay confirmed %d", len(ids), len(want))
-		}
-		if msgs[wire.KindCoverage] != 1 || msgs[wire.KindCounts] == 0 {
-			t.Errorf("counts %d, coverage %d messages; want >= 1 and 1", msgs[wire.KindCounts], msgs[wire.KindCoverage])
-		}
+		col.checkExactlyOnce(t, fwSightingIDs(t, out))
 		var r eval.WalkResult
 		if err := json.Unmarshal([]byte(fwRun(t, "eval", "walk", "--truth", truth, "--sightings", out, "--json")), &r); err != nil {
 			t.Fatal(err)

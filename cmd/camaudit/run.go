@@ -120,6 +120,6 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}()
 	log.Info("running", "device", cfg.Device, "camera", cfg.Camera.Source, "frame", fmt.Sprintf("%dx%d", width, height),
-		"gnss", cfg.GNSS.Source, "model", det.Bundle().Name, "threshold", det.Threshold(), "tile_scale", det.TileScale())
+		"gnss", cfg.GNSS.Source, "model", det.Bundle().Name, "threshold", det.Threshold(), "tile_scale", det.TileScale(), "verifier", det.Verifying())
 	return dev.Run(ctx)
 }

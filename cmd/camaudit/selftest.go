@@ -64,7 +64,11 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		_, err = det.Detect(m)
 		m.Close()
 		if err == nil {
-			report("model", nil, fmt.Sprintf("%s %s (one frame in %v)", det.Bundle().Name, det.Bundle().Version, time.Since(t0).Round(time.Millisecond)))
+			ver := ", no verifier"
+			if det.Verifying() {
+				ver = ", verifier on"
+			}
+			report("model", nil, fmt.Sprintf("%s %s (one frame in %v%s)", det.Bundle().Name, det.Bundle().Version, time.Since(t0).Round(time.Millisecond), ver))
 		}
 		det.Close()
 	}

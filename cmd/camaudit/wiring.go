@@ -34,6 +34,39 @@ func (h hwCamera) Read(ctx context.Context) (firmware.Frame, error) {
 // modelDetector adapts detect.Detector to firmware.Detector.
 type modelDetector struct{ d *detect.Detector }
 
+// verifiedDetector passes recorded detections through a bundle's verifier
+// on the replayed frames: what the model run would have kept with the
+// verifier on, without running the model again.
+type verifiedDetector struct {
+	rec firmware.Detector
+	d   *detect.Detector
+}
+
+// Detect returns the recorded detections of the frame that the verifier keeps.
+func (v verifiedDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
+	dets, err := v.rec.Detect(f)
+	if err != nil || len(dets) == 0 {
+		return dets, err
+	}
+	mat, ok := f.Image.(*gocv.Mat)
+	if !ok || mat == nil {
+		return nil, fmt.Errorf("frame %d has no image to verify detections on", f.Seq)
+	}
+	in := make([]detect.Detection, 0, len(dets))
+	for _, d := range dets {
+		in = append(in, detect.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
+	}
+	kept, err := v.d.Verify(*mat, in)
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %w", f.Seq, err)
+	}
+	out := make([]firmware.Detection, 0, len(kept))
+	for _, d := range kept {
+		out = append(out, firmware.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
+	}
+	return out, nil
+}
+
 func (m modelDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
 	mat, ok := f.Image.(*gocv.Mat)
 	if !ok || mat == nil {
@@ -151,7 +184,14 @@ func openDetector(m firmware.ModelConfig) (*detect.Detector, error) {
 		}
 		dir = d
 	}
-	d, err := detect.Open(dir, detect.Options{Threshold: float32(m.Threshold), TileScale: m.TileScale})
+	opts := detect.Options{Threshold: float32(m.Threshold), TileScale: m.TileScale}
+	if m.Verify != nil {
+		opts.Verify = detect.Off
+		if *m.Verify {
+			opts.Verify = detect.On
+		}
+	}
+	d, err := detect.Open(dir, opts)
 	if err != nil {
 		return nil, err
 	}
