@@ -38,7 +38,9 @@
 # MODEL_INIT (a CamNet bundle to start from instead of random weights, e.g.
 # models/camaudit-cams-v1: fine-tuning, train.py --init; a fresh build/model or
 # MODEL_FRESH=1, since an existing last.pt resumes instead), MODEL_VERIFIER
-# (1; 0 ships the detector without a verifier), MODEL_VERIFIER_EPOCHS (6).
+# (1; 0 ships the detector without a verifier), MODEL_VERIFIER_EPOCHS (6),
+# MODEL_THRESHOLD (the default threshold at tile scale 1: 0.15 with the
+# verifier; "" or no verifier: train.py's F1-best on val).
 # Work files go to build/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -65,8 +67,13 @@ WEVERY=${MODEL_WALK_EVERY:-2}
 EVAL_MORE=${MODEL_EVAL_MORE:-1}
 VERIFIER=${MODEL_VERIFIER:-1}
 VERIFIER_EPOCHS=${MODEL_VERIFIER_EPOCHS:-6}
+# The threshold at tile scale 1: with the verifier 0.15 (chosen on walks,
+# docs/model.md "The verifier"); without it, or MODEL_THRESHOLD="", train.py's
+# F1-best on val.
+if [ "$VERIFIER" = 1 ]; then THRESH=${MODEL_THRESHOLD-0.15}; else THRESH=${MODEL_THRESHOLD:-}; fi
 TILE_THR=()
 for t in ${MODEL_TILE_THRESHOLDS-0.5=0.25}; do TILE_THR+=(--tile-threshold "$t"); done
+if [ -n "$THRESH" ]; then TILE_THR+=(--threshold "$THRESH"); fi
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
 B=build/model
 DS=build/dataset

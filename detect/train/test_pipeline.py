@@ -535,8 +535,13 @@ class VerifyTest(unittest.TestCase):
             bundle = os.path.join(tmp, "bundle")
             shutil.copytree(os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1"), bundle)
             out = os.path.join(tmp, "out")
+            ev = os.path.join(tmp, "on.json")
+            with open(ev, "w") as f:
+                json.dump({"ap50": 0.61234, "precision": 0.7, "recall": 0.5, "agnostic_ap50": 0.65,
+                           "ms_per_image": 50.0, "sizes": [{"recall": 0.2}], "false": []}, f)
             r = subprocess.run([sys.executable, os.path.join(HERE, "verify.py"), "--data", data, "--errors", errs,
-                                "--out", out, "--epochs", "2", "--threads", "1", "--bundle", bundle, "--install"],
+                                "--out", out, "--epochs", "2", "--threads", "1", "--bundle", bundle, "--install",
+                                "--eval-on", ev, "--eval-off", ev],
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("epoch 2/2", r.stderr)
@@ -550,6 +555,12 @@ class VerifyTest(unittest.TestCase):
             self.assertEqual(m["verifier"]["labels"], ["background"] + verify.LABELS)
             self.assertEqual(m["verifier"]["sha256"], verify.sha256(os.path.join(bundle, "verifier.onnx")))
             self.assertEqual(m["verifier"]["threshold"], round(rep["threshold"], 3))
+            self.assertEqual(m["metrics"]["verified_ap50"], 0.6123)
+            with open(os.path.join(bundle, "MODEL_CARD.md")) as f:
+                card = f.read()
+            self.assertEqual(card.count("## Verifier"), 1, "the card's Verifier section was not replaced")
+            self.assertIn(m["verifier"]["sha256"], card)
+            self.assertIn("| AP50 | 0.612 | 0.612 |", card)
             # An errors file that is not JSON is named with its line.
             with open(errs, "a") as ef:
                 ef.write("not json\n")
