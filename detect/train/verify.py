@@ -207,9 +207,9 @@ def install(bundle, onnx_path, threshold, on=None):
 
     manifest_path = os.path.join(bundle, "model.yaml")
     with open(manifest_path) as f:
-        head = [l for l in f.read().splitlines(keepends=True) if l.startswith("#")]
-    with open(manifest_path) as f:
-        m = yaml.safe_load(f)
+        text = f.read()
+    head = [l for l in text.splitlines(keepends=True) if l.startswith("#")]
+    m = yaml.safe_load(text)
     if m.get("labels") != LABELS:
         raise ValueError(f"{manifest_path}: labels {m.get('labels')} are not the verifier's {LABELS}")
     dst = os.path.join(bundle, "verifier.onnx")
