@@ -48,9 +48,9 @@ func (v verifiedDetector) Detect(f firmware.Frame) ([]firmware.Detection, error)
 	if err != nil || len(dets) == 0 {
 		return dets, err
 	}
-	mat, ok := f.Image.(*gocv.Mat)
-	if !ok || mat == nil {
-		return nil, fmt.Errorf("frame %d has no image to verify detections on", f.Seq)
+	mat, err := frameMat(f)
+	if err != nil {
+		return nil, err
 	}
 	in := make([]detect.Detection, 0, len(dets))
 	for _, d := range dets {
@@ -60,27 +60,37 @@ func (v verifiedDetector) Detect(f firmware.Frame) ([]firmware.Detection, error)
 	if err != nil {
 		return nil, fmt.Errorf("frame %d: %w", f.Seq, err)
 	}
-	out := make([]firmware.Detection, 0, len(kept))
-	for _, d := range kept {
-		out = append(out, firmware.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
-	}
-	return out, nil
+	return firmwareDetections(kept), nil
 }
 
 func (m modelDetector) Detect(f firmware.Frame) ([]firmware.Detection, error) {
-	mat, ok := f.Image.(*gocv.Mat)
-	if !ok || mat == nil {
-		return nil, fmt.Errorf("frame %d has no image", f.Seq)
+	mat, err := frameMat(f)
+	if err != nil {
+		return nil, err
 	}
 	dets, err := m.d.Detect(*mat)
 	if err != nil {
 		return nil, err
 	}
+	return firmwareDetections(dets), nil
+}
+
+// frameMat is the frame's pixels, as the hardware camera delivers them.
+func frameMat(f firmware.Frame) (*gocv.Mat, error) {
+	mat, ok := f.Image.(*gocv.Mat)
+	if !ok || mat == nil {
+		return nil, fmt.Errorf("frame %d has no image", f.Seq)
+	}
+	return mat, nil
+}
+
+// firmwareDetections converts the detect package's detections for the firmware.
+func firmwareDetections(dets []detect.Detection) []firmware.Detection {
 	out := make([]firmware.Detection, 0, len(dets))
 	for _, d := range dets {
 		out = append(out, firmware.Detection{Type: d.Type, Label: d.Label, Score: d.Score, Box: d.Box})
 	}
-	return out, nil
+	return out
 }
 
 // gnssClock adapts gnss.Clock (monotonic stamps, UTC from NTP or GNSS) to
