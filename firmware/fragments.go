@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -67,7 +68,7 @@ const maxLoose = 200
 func (w *Walk) confirm(t *Track) {
 	pos, est, when, err := w.Locate(t)
 	if err != nil {
-		w.log.Debug("track not located alone", "track", t.ID, "type", t.Type, "frames", len(t.Obs), "err", err)
+		w.log.Debug("track not located alone", "track", t.ID, "type", t.Type, "frames", len(t.Obs), "seq", t.span(), "err", err)
 		for _, c := range w.byTime(t) {
 			if w.tryAttach(c, t) {
 				return
@@ -177,7 +178,7 @@ func (w *Walk) pool(a, b *candidate) (*candidate, bool) {
 	}
 	merged := mergeTracks(a.t, b.t)
 	mp, me, mw, err := w.Locate(merged)
-	w.log.Debug("pooling fragments", "a", a.t.Parts(), "b", b.t.Parts(), "types", a.t.Type+"/"+b.t.Type,
+	w.log.Debug("pooling fragments", "a", a.t.Parts(), "b", b.t.Parts(), "types", a.t.Type+"/"+b.t.Type, "seq", a.t.span()+" "+b.t.span(),
 		"d", geo.Distance(a.pos, b.pos), "err_a", a.est.ErrM, "err_b", b.est.ErrM, "err_pooled", me.ErrM, "located", err == nil)
 	if err == nil && me.ErrM <= 1.25*math.Min(a.est.ErrM, b.est.ErrM) {
 		return &candidate{t: merged, pos: mp, est: me, when: mw}, true
@@ -406,6 +407,12 @@ func (t *Track) Parts() []int64 {
 		return []int64{t.ID}
 	}
 	return t.parts
+}
+
+// span says which frames a track's observations came from, first-last,
+// for debug logs: a developer finds a camera's fragments by frame number.
+func (t *Track) span() string {
+	return fmt.Sprintf("%d-%d", t.Obs[0].Seq, t.Last().Seq)
 }
 
 // seenTogether reports whether two tracks show separate boxes in the same

@@ -437,7 +437,7 @@ func (w *Walk) Locate(t *Track) (geo.LatLon, Estimate, time.Time, error) {
 	// boxes grew (approach.go).
 	if err != nil || est.ErrM > cfg.MaxErrM {
 		if a, ok := approach(bs, widths, size, f, floor, nEff); ok && a.ErrM <= approachMaxErr*cfg.MaxErrM && (err != nil || a.ErrM < est.ErrM) {
-			w.log.Debug("located from the growth of its boxes", "track", t.ID, "type", t.Type, "err_m", a.ErrM, "err_m_bearings", est.ErrM, "bearings", err)
+			w.log.Debug("located from the growth of its boxes", "track", t.ID, "type", t.Type, "seq", t.span(), "err_m", a.ErrM, "err_m_bearings", est.ErrM, "bearings", err)
 			a.SpreadDeg = turn(sights, a)
 			est, err = a, nil
 		}
@@ -482,7 +482,7 @@ func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 	}
 	if dup, ok := w.matchThis(t, est, cam); ok {
 		w.stats.Duplicates++
-		w.log.Debug("duplicate of a camera confirmed in this walk", "type", t.Type, "id", dup.ID)
+		w.log.Debug("duplicate of a camera confirmed in this walk", "type", t.Type, "id", dup.ID, "seq", t.span(), "tracks", t.Parts())
 		return
 	}
 	if dup, ok := w.match(cam, w.opt.Known); ok {
@@ -517,7 +517,7 @@ func (w *Walk) emit(t *Track, pos geo.LatLon, est Estimate, when time.Time) {
 	}
 	cam.ID = nid
 	w.log.Debug("sighting confirmed", "id", nid, "type", t.Type, "frames", len(t.Obs), "used", est.Used,
-		"err_m", est.ErrM, "baseline_m", est.BaselineM, "tracks", t.Parts())
+		"err_m", est.ErrM, "baseline_m", est.BaselineM, "tracks", t.Parts(), "seq", t.span())
 	w.this = append(w.this, cam)
 	w.remember(cam, t, est)
 	w.stats.Confirmed++

@@ -152,6 +152,7 @@ func TestReplaySavedDetections(t *testing.T) {
 		{[]string{"--detections", dets, "--truth", "f.jsonl"}, "give one of"},
 		{[]string{"--detections", dets, "--tile-scale", "0.5"}, "--tile-scale does not apply to --detections"},
 		{[]string{"--detections", dets, "--save-detections", short}, "--save-detections records a detector"},
+		{[]string{"--detections", dets, "--verify", "off", "--save-detections", short}, "--save-detections records a detector"},
 		{[]string{"--truth", "f.jsonl", "--verify", "on"}, "--verify applies to a model's detections"},
 		{[]string{"--detections", dets, "--verify", "maybe"}, "--verify must be on, off or default"},
 	} {
@@ -175,7 +176,8 @@ func TestReplayVerifiedDetections(t *testing.T) {
 	marker := "../../detect/testdata/marker-verified"
 	base := []string{"replay", "--video", video, "--nmea", nmea, "--quiet", "--max-frames", "120"}
 	fwRun(t, append(base, "--truth", filepath.Join(walk, "frames.jsonl"), "--truth-false", "0.5", "--save-detections", dets, "--out", plain)...)
-	fwRun(t, append(base, "--detections", dets, "--model", marker, "--verify", "on", "--out", verified)...)
+	kept := filepath.Join(dir, "kept.jsonl")
+	fwRun(t, append(base, "--detections", dets, "--model", marker, "--verify", "on", "--out", verified, "--save-detections", kept)...)
 	rec, err := loadDetections(dets, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +198,7 @@ func TestReplayVerifiedDetections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cam.Close()
-	kept := 0
+	var want []detectionJSON // what the verifier keeps, in frame order
 	for seq := int64(0); seq < 120; seq++ {
 		f, err := cam.Read(t.Context())
 		if err != nil {
@@ -214,10 +216,30 @@ func TestReplayVerifiedDetections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kept += len(out)
+		for _, x := range out {
+			want = append(want, detectionJSON{Type: x.Type, Score: x.Score, Box: [4]int{x.Box.Min.X, x.Box.Min.Y, x.Box.Max.X, x.Box.Max.Y}})
+		}
 	}
-	if all == 0 || kept == 0 || kept >= all {
-		t.Fatalf("the marker verifier kept %d of %d recorded detections: want some dropped, some kept", kept, all)
+	if all == 0 || len(want) == 0 || len(want) >= all {
+		t.Fatalf("the marker verifier kept %d of %d recorded detections: want some dropped, some kept", len(want), all)
+	}
+	// Saved, the verified replay's detections are exactly those, in a
+	// recording that says it was verified.
+	saved, err := loadDetections(kept, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved.header.Verifier != "test-marker-verified@0.0.1" || saved.header.Detector != rec.header.Detector {
+		t.Errorf("saved verified detections: header %+v, want the recording's detector with verifier test-marker-verified@0.0.1", saved.header)
+	}
+	var got []detectionJSON
+	for seq := int64(0); seq < 120; seq++ {
+		for _, x := range saved.frames[seq] {
+			got = append(got, detectionJSON{Type: x.Type, Score: x.Score, Box: [4]int{x.Box.Min.X, x.Box.Min.Y, x.Box.Max.X, x.Box.Max.Y}})
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("saved verified detections: %d, want the %d the verifier keeps", len(got), len(want))
 	}
 	if len(sightingKeys(t, verified)) > len(sightingKeys(t, plain)) {
 		t.Errorf("verified replay has more sightings than the unverified one")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	walkJSON := fs.String("walk-json", "", "walk metadata `FILE` (start, fps, optics); default: walk.json beside the video when present")
 	model := fs.String("model", "", "model bundle `DIR` (default: the default bundle lookup)")
 	truth := fs.String("truth", "", "use the simulator's truth boxes (frames.jsonl `FILE`) as the detector")
-	saveDets := fs.String("save-detections", "", "write each frame's detections (boxes, types, scores; never pixels) to `FILE`, for replays with --detections")
+	saveDets := fs.String("save-detections", "", "write each frame's detections (boxes, types, scores; never pixels) to `FILE`, for replays with --detections; with --detections and --verify on, those the verifier keeps")
 	dets := fs.String("detections", "", "use the detections a replay of this walk saved with --save-detections (`FILE`) instead of running the model: tunes what follows the detector in seconds; --threshold may raise the recorded one")
 	verify := fs.String("verify", "default", "second look at each detection with the bundle's verifier: on, off or default (the config's, else on when the bundle has one); with --detections, on passes a recording made without it through the verifier of the --model (or default) bundle")
 	minVisible := fs.Float64("min-visible", 0.3, "with --truth: ignore boxes less visible than this fraction")
@@ -69,7 +70,7 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	verbose := fs.Bool("v", false, "debug logging: each track's fate (located, merged, kept apart, unconfirmed) and why")
 	maxFrames := fs.Int("max-frames", 0, "stop after `N` frames (0: the whole video)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR [--save-detections F] | --detections F | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
+		fmt.Fprintln(stderr, "usage: camaudit replay --video V --nmea N [--broker URL] [--out sightings.geojson] [--walk-json walk.json] [--model DIR [--save-detections F] | --detections F [--verify on [--save-detections F]] | --truth frames.jsonl [--truth-jitter PX --truth-drop F --truth-flip F --truth-false N --truth-seed S]] [--journal DIR]")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -92,8 +93,8 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *dets != "" && *tileScale != 0 {
 		return fmt.Errorf("%w: --tile-scale does not apply to --detections (the recording's tile scale holds)", errUsage)
 	}
-	if *dets != "" && *saveDets != "" {
-		return fmt.Errorf("%w: --save-detections records a detector; --detections replays a recording", errUsage)
+	if *dets != "" && *saveDets != "" && !verifyRecorded {
+		return fmt.Errorf("%w: --save-detections records a detector (or what --verify on keeps of a recording); --detections replays a recording", errUsage)
 	}
 	if *threshold < 0 || *threshold >= 1 {
 		return fmt.Errorf("%w: --threshold %g must be in [0, 1)", errUsage, *threshold)
@@ -248,6 +249,10 @@ func cmdReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			defer d.Close()
 			det = verifiedDetector{rec: rd, d: d}
 			identity += "|verifier " + d.Bundle().Name + "@" + d.Bundle().Version
+			// Saved, what the verifier kept is a recording made with it.
+			header = h
+			header.Threshold = math.Max(h.Threshold, thr)
+			header.Verifier = d.Bundle().Name + "@" + d.Bundle().Version
 		}
 	default:
 		m := cfg.Model // --model, --threshold and --tile-scale override it
