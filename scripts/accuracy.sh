@@ -107,7 +107,9 @@ one() {
   case "$DETECTOR" in
     truth) args+=(--truth "$w/frames.jsonl") ;;
     recorded) args+=(--detections "$DETS/$name.detections.jsonl")
-              if [ "$VERIFY" = on ]; then args+=(--model "$MODEL"); fi ;;
+              # Passed through the verifier, what it keeps is saved: the
+              # detections the firmware used, for the misses' analysis.
+              if [ "$VERIFY" = on ]; then args+=(--model "$MODEL" --save-detections "$OUT/$name.detections.jsonl"); fi ;;
     *) args+=(--model "$MODEL" --save-detections "$OUT/$name.detections.jsonl") ;;
   esac
   [ -n "$TS" ] && args+=(--tile-scale "$TS")
@@ -200,9 +202,12 @@ def iou(a, b):
 
 def detections_of(name):
     """The run's detections of a walk by frame (those the replay used: the
-    recording's, at the threshold given), or None without a recording."""
+    recording's at the threshold given, or what the verifier kept of them),
+    or None without a recording."""
     det = os.environ["DETECTOR"]
-    path = os.path.join(os.environ["DETS"] if det == "recorded" else out, name + ".detections.jsonl")
+    path = os.path.join(out, name + ".detections.jsonl")
+    if det == "recorded" and not os.path.exists(path):
+        path = os.path.join(os.environ["DETS"], name + ".detections.jsonl")
     if det == "truth" or not os.path.exists(path):
         return None
     thr = float(os.environ["THR"] or 0)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -250,6 +251,35 @@ func TestAccuracyScript(t *testing.T) {
 	if rows, _ := summary("recorded-camaudit-cams-v1-tsdefault-seed9100-thr0.6"); len(rows) != 1 || rows[0].Found > modelRows[0].Found {
 		t.Errorf("recorded detections at threshold 0.6 gave %+v, the model at its own %+v", rows, modelRows[0])
 	}
+	// A recording made without the verifier and passed through it gives
+	// what the model run with it gave, and saves what it kept: the misses'
+	// analysis counts the detections the firmware used.
+	if out, err := run("ACC_WALKS=1", "ACC_VERIFY=off"); err != nil {
+		t.Fatalf("accuracy.sh with the verifier off: %v\n%s", err, out)
+	}
+	if out, err := run("ACC_WALKS=1", "ACC_DETECTOR=recorded", "ACC_VERIFY=on",
+		"ACC_DETECTIONS="+filepath.Join(dir, "accuracy", "camaudit-cams-v1-tsdefault-verifyoff-seed9100")); err != nil {
+		t.Fatalf("accuracy.sh passing a recording through the verifier: %v\n%s", err, out)
+	}
+	verTag := "recorded-camaudit-cams-v1-tsdefault-verifyoff-seed9100-verifyon"
+	if rows, _ := summary(verTag); len(rows) != 1 || rows[0].Found != modelRows[0].Found ||
+		rows[0].Matched != modelRows[0].Matched || rows[0].BoxedOften == nil || *rows[0].BoxedOften != *modelRows[0].BoxedOften {
+		t.Errorf("recording verified in the replay gave %+v, the model run with the verifier %+v", rows, modelRows[0])
+	}
+	frameLines := func(path string) []string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		return lines[1:] // the header names how they were made
+	}
+	kept := frameLines(filepath.Join(dir, "accuracy", verTag, "walk-9100.detections.jsonl"))
+	if want := frameLines(filepath.Join(rec, "walk-9100.detections.jsonl")); !slices.Equal(kept, want) {
+		t.Errorf("the verifier kept %d frame lines of the recording, unlike the model run with it (%d)", len(kept), len(want))
+	}
+
 	if out, err := run("ACC_DETECTOR=recorded", "ACC_DETECTIONS="+dir); err == nil || !strings.Contains(out, "ACC_DETECTIONS="+dir+" has no") {
 		t.Errorf("ACC_DETECTIONS without recordings: err %v, output:\n%s", err, out)
 	}
