@@ -100,14 +100,18 @@ func (r *detectionRecorder) Detect(f firmware.Frame) ([]firmware.Detection, erro
 	seq := f.Seq
 	line := detectionsLine{Frame: &seq, Detections: make([]detectionJSON, 0, len(dets))}
 	for _, d := range dets {
-		line.Detections = append(line.Detections, detectionJSON{Type: d.Type, Label: d.Label, Score: d.Score,
-			Box: [4]int{d.Box.Min.X, d.Box.Min.Y, d.Box.Max.X, d.Box.Max.Y}})
+		line.Detections = append(line.Detections, toDetectionJSON(d))
 	}
 	r.write(line)
 	if r.err != nil {
 		return nil, r.err
 	}
 	return dets, nil
+}
+
+// toDetectionJSON is how a detection is written: boxes, types and scores.
+func toDetectionJSON(d firmware.Detection) detectionJSON {
+	return detectionJSON{Type: d.Type, Label: d.Label, Score: d.Score, Box: [4]int{d.Box.Min.X, d.Box.Min.Y, d.Box.Max.X, d.Box.Max.Y}}
 }
 
 // Close flushes the file and reports the first error in writing it; later

@@ -209,15 +209,15 @@ func TestReplayVerifiedDetections(t *testing.T) {
 		}
 		in := make([]detect.Detection, 0, len(rec.frames[seq]))
 		for _, x := range rec.frames[seq] {
-			in = append(in, detect.Detection{Type: x.Type, Score: x.Score, Box: x.Box})
+			in = append(in, detect.Detection{Type: x.Type, Label: x.Label, Score: x.Score, Box: x.Box})
 		}
 		out, err := d.Verify(f.Mat, in)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, x := range out {
-			want = append(want, detectionJSON{Type: x.Type, Score: x.Score, Box: [4]int{x.Box.Min.X, x.Box.Min.Y, x.Box.Max.X, x.Box.Max.Y}})
+		for _, x := range firmwareDetections(out) {
+			want = append(want, toDetectionJSON(x))
 		}
 	}
 	if all == 0 || len(want) == 0 || len(want) >= all {
@@ -235,7 +235,7 @@ func TestReplayVerifiedDetections(t *testing.T) {
 	var got []detectionJSON
 	for seq := int64(0); seq < 120; seq++ {
 		for _, x := range saved.frames[seq] {
-			got = append(got, detectionJSON{Type: x.Type, Score: x.Score, Box: [4]int{x.Box.Min.X, x.Box.Min.Y, x.Box.Max.X, x.Box.Max.Y}})
+			got = append(got, toDetectionJSON(x))
 		}
 	}
 	if !reflect.DeepEqual(got, want) {
