@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import yaml
 
+import recipe
 from export import fold_bn
 from model import PRESETS, CamNet, Exported, flops
 
@@ -167,13 +168,45 @@ def init_text(ck):
             f"above are the fine-tuning's.")
 
 
-def schedule(ck):
-    """How the epochs were run, for the model card: one `make model`, or a
+def recipe_text(ck, path):
+    """The card's sentence for a checkpoint trained by make model's recipe
+    (detect/train/recipe.py) at path: the stages it ran and where; "" when
+    the checkpoint does not follow that recipe (schedule() then lists its
+    runs one by one)."""
+    try:
+        stages = recipe.read(path)
+        recipe.next_stage(stages, ck)
+    except recipe.RecipeError:
+        return ""
+    devices = {r["epoch"]: r.get("device", "cpu") for r in ck.get("resumes") or []}
+    devices[0] = (ck.get("first_run") or {}).get("device", "cpu")
+    parts, start = [], 0
+    for s in stages:
+        if start >= ck["epoch"]:
+            break
+        end = min(s.end, ck["epoch"])
+        dev = devices.get(start, "cpu")
+        on = f", on an {dev}" if dev != "cpu" else ""
+        upto = f" (of {s.end})" if end < s.end else ""
+        parts.append(f"{start + 1}-{end}{upto} at {s.lr:g} on `build/{s.data}`{on}")
+        start = s.end
+    return (f" Trained by `make model` following its recipe (`{path}`), one stage after another, each "
+            f"resuming the last with the cosine schedule stretched to its end (epochs, base learning "
+            f"rate, data): {'; '.join(parts)}.")
+
+
+def schedule(ck, recipe_path=""):
+    """How the epochs were run, for the model card: make model's recipe
+    (recipe_path, when the checkpoint follows it), one `make model`, or a
     run continued with more epochs (make model resumes from last.pt), on this
     machine's CPU or on a GPU (train.py --device cuda), with the settings a
     run changed (MODEL_LR, MODEL_CROP)."""
     res = ck.get("resumes") or []
     start = init_text(ck)
+    if recipe_path and not start:
+        text = recipe_text(ck, recipe_path)
+        if text:
+            return text
     if not res:
         return start
     base = first_settings(ck)
@@ -566,7 +599,7 @@ def main():
         "MORE_METRICS": more_metrics(extra),
         "WALKS": walks_line(info),
         "ARCH": architecture(ck["preset"]),
-        "SCHEDULE": schedule(ck),
+        "SCHEDULE": schedule(ck, info.get("recipe", "")),
         "TARGETS": targets(ev, speed, hist),
         "EVAL_MS": f"{ev.get('ms_per_image', 0):.1f}",
         "FORWARD_MS": sfmt(speed.get("forward_ms"), 1),

@@ -8,7 +8,10 @@
 #      backgrounds) with `camaudit sim dataset`, training walks (random
 #      streets, `camaudit sim walk`, walks.py) mixed into the training split,
 #      and the frames of the firmware's two test walks as a second held-out set
-#   4. train (resumable: re-running continues from build/model/last.pt)
+#   4. train: the stages of detect/train/recipe.txt, the shipped model's
+#      schedule (209 epochs: about 9-10 h on this 2-core machine, 25 min on a
+#      GPU), or with MODEL_EPOCHS one run of that many epochs; resumable:
+#      re-running continues from build/model/last.pt
 #   5. export to ONNX and compare cv2.dnn with PyTorch
 #   6. stage the bundle, check the Go detector against PyTorch, train the
 #      verifier (detect/train/verify.py) on the detector's false detections on
@@ -18,14 +21,19 @@
 #
 # Settings (environment): MODEL_IMAGES (training images, 12000), MODEL_HOLDOUT
 # (held-out images, 1500), MODEL_SEED (1), MODEL_HOLDOUT_SEED (1001),
-# MODEL_EPOCHS (24), MODEL_SAMPLES (crops per epoch, 6000; 0: one per
-# training image), MODEL_PRESET, MODEL_CROP, MODEL_BATCH, MODEL_LR,
-# MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_OUT (bundle
+# MODEL_RECIPE (detect/train/recipe.txt: the stages training runs, each an
+# epoch to train to, a base learning rate and a data set; detect/train/recipe.py),
+# MODEL_EPOCHS (unset: the recipe; N: instead one run to epoch N at MODEL_LR
+# on the walk mix, e.g. 24 for a first model in about an hour), MODEL_SAMPLES
+# (crops per epoch, 6000; 0: one per training image), MODEL_PRESET,
+# MODEL_CROP, MODEL_BATCH, MODEL_LR (0.004; with MODEL_EPOCHS only),
+# MODEL_THREADS (2), MODEL_FRESH=1 to restart training, MODEL_WORK (training
+# folder, build/model: another one trains beside it), MODEL_OUT (bundle
 # folder), ASSETS (../shared/assets), MODEL_DEVICE (cpu; cuda trains on a GPU,
 # with PYTHON naming a python3 whose PyTorch has CUDA), MODEL_WORKERS
 # (data-loader processes: 1 on the CPU, all cores but two on a GPU),
-# MODEL_TIME_BUDGET (minutes for this run's training: the epochs are capped at
-# what fits after the second one; 0: no cap), MODEL_WALKS (random training
+# MODEL_TIME_BUDGET (with MODEL_EPOCHS: minutes for this run's training, the
+# epochs capped at what fits after the second one; 0: no cap), MODEL_WALKS (random training
 # walks whose frames join the training split, 20; 0: none), MODEL_WALK_SEED
 # (5000), MODEL_WALK_EVERY (keep every Nth frame of a 2 frames/s walk, 2),
 # MODEL_EVAL_MORE (1; 0 skips the evaluations at tile scale 0.5 and on the
@@ -41,7 +49,7 @@
 # (1; 0 ships the detector without a verifier), MODEL_VERIFIER_EPOCHS (6),
 # MODEL_THRESHOLD (the default threshold at tile scale 1: 0.15 with the
 # verifier; "" or no verifier: train.py's F1-best on val).
-# Work files go to build/.
+# Work files go to build/ (training, evaluation and the verifier's to MODEL_WORK).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -51,7 +59,18 @@ IMAGES=${MODEL_IMAGES:-12000}
 HOLDOUT=${MODEL_HOLDOUT:-1500}
 SEED=${MODEL_SEED:-1}
 HSEED=${MODEL_HOLDOUT_SEED:-1001}
-EPOCHS=${MODEL_EPOCHS:-24}
+EPOCHS=${MODEL_EPOCHS:-}
+RECIPE=${MODEL_RECIPE:-detect/train/recipe.txt}
+# The recipe sets the epochs and rates itself: settings for a single run
+# would be silently ignored, so they are refused.
+if [ -z "$EPOCHS" ]; then
+  for v in MODEL_LR MODEL_TIME_BUDGET MODEL_INIT; do
+    if [ -n "${!v:-}" ]; then
+      echo "make model: $v applies to one run (MODEL_EPOCHS=N); the recipe $RECIPE sets its own epochs and rates" >&2
+      exit 2
+    fi
+  done
+fi
 PRESET=${MODEL_PRESET:-d}
 CROP=${MODEL_CROP:-320}
 BATCH=${MODEL_BATCH:-32}
@@ -75,7 +94,7 @@ TILE_THR=()
 for t in ${MODEL_TILE_THRESHOLDS-0.5=0.25}; do TILE_THR+=(--tile-threshold "$t"); done
 if [ -n "$THRESH" ]; then TILE_THR+=(--threshold "$THRESH"); fi
 OUT=${MODEL_OUT:-models/camaudit-cams-v1}
-B=build/model
+B=${MODEL_WORK:-build/model}
 DS=build/dataset
 HO=build/holdout
 CAM=build/camaudit
@@ -146,13 +165,23 @@ done
 cached build/walk-eval "$PY" detect/train/walks.py --every 5 --out build/walk-eval \
   --walk build/walk-eval-src/street20 --walk build/walk-eval-src/walk22-720p
 
-step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
-TRAIN_ARGS=()
-if [ "${MODEL_FRESH:-}" = 1 ]; then TRAIN_ARGS=(--fresh); fi
-if [ -n "${MODEL_INIT:-}" ]; then TRAIN_ARGS+=(--init "$MODEL_INIT"); fi
-nice -n 10 "$PY" detect/train/train.py --data "$TRAIN_DATA" --out "$B" --preset "$PRESET" --epochs "$EPOCHS" \
-  --size "$CROP" --batch "$BATCH" --lr "$LR" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS" \
-  --device "$DEVICE" --workers "$WORKERS" --time-budget "$BUDGET" "${TRAIN_ARGS[@]}"
+COMMON=(--preset "$PRESET" --size "$CROP" --batch "$BATCH" --samples "$SAMPLES" --seed "$SEED" --threads "$THREADS"
+  --device "$DEVICE" --workers "$WORKERS")
+if [ -z "$EPOCHS" ]; then
+  step "4/7 train: the stages of $RECIPE (preset $PRESET, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
+  "$PY" detect/train/recipe.py show --recipe "$RECIPE" --ckpt "$( [ "${MODEL_FRESH:-}" = 1 ] || echo "$B/last.pt")" >&2
+  RECIPE_ARGS=(--data "dataset=$DS")
+  if [ "$WALKS" -gt 0 ]; then RECIPE_ARGS+=(--data "walks-mix=build/walks-mix"); fi
+  if [ "${MODEL_FRESH:-}" = 1 ]; then RECIPE_ARGS+=(--fresh); fi
+  nice -n 10 "$PY" detect/train/recipe.py run --recipe "$RECIPE" --out "$B" "${RECIPE_ARGS[@]}" -- "${COMMON[@]}"
+else
+  step "4/7 train (preset $PRESET, $EPOCHS epochs, crops $CROP px, batch $BATCH, $THREADS threads, $DEVICE, $WORKERS loader workers)"
+  TRAIN_ARGS=()
+  if [ "${MODEL_FRESH:-}" = 1 ]; then TRAIN_ARGS=(--fresh); fi
+  if [ -n "${MODEL_INIT:-}" ]; then TRAIN_ARGS+=(--init "$MODEL_INIT"); fi
+  nice -n 10 "$PY" detect/train/train.py --data "$TRAIN_DATA" --out "$B" --epochs "$EPOCHS" --lr "$LR" \
+    --time-budget "$BUDGET" "${COMMON[@]}" "${TRAIN_ARGS[@]}"
+fi
 
 step "5/7 export to ONNX and compare OpenCV (cv2.dnn) with PyTorch"
 "$PY" detect/train/export.py --ckpt "$B/final.pt" --out "$B/model.onnx"
@@ -165,6 +194,7 @@ count() { find "$1" -name '*.jpg' | wc -l; }
 import json, os, sys
 info = {
   "data": "camaudit sim dataset: $IMAGES images, seed $SEED, backgrounds build/bg-train",
+  "recipe": "$( [ -n "$EPOCHS" ] || echo "$RECIPE")",
   "train_images": $(count "$DS/images/train"), "val_images": $(count "$DS/images/val"),
   "holdout": "camaudit sim dataset: $HOLDOUT images, seed $HSEED, held-out backgrounds build/bg-holdout",
   "dataset_cmd": "camaudit sim dataset --n $IMAGES --seed $SEED --out $DS --backgrounds build/bg-train --val-frac 0.05 ${MODELS_ARGS[*]:-}",
@@ -190,7 +220,7 @@ if [ "$VERIFIER" = 1 ]; then
   # Cached by the detector's sha256: a retrained detector is mined anew.
   step "6/7 verifier: this detector's false detections on the training data, then a crop classifier on them"
   SHA=$(sed -n 's/^sha256: //p' "$STAGE/model.yaml")
-  V=build/verifier
+  V=$B/verifier
   MINE=(--data "$DS" --errors "$V/mine-dataset.jsonl")
   if [ "$WALKS" -gt 0 ]; then MINE+=(--data build/walks --errors "$V/mine-walks.jsonl"); fi
   if [ "$(cat "$V/.mined" 2>/dev/null)" != "$SHA $WALKS" ]; then
@@ -248,7 +278,7 @@ PYEOF
 "$PY" detect/train/bundle.py --ckpt "$B/final.pt" --onnx "$B/model.onnx" --out "$STAGE" \
   --eval "$B/holdout.json" --speed "$B/speed.json" --train-info "$B/train-info.json" "${MORE[@]}" "${TILE_THR[@]}"
 # bundle.py rewrote model.yaml and the card: the verifier goes back in, with its card section.
-if [ "$VERIFIER" = 1 ]; then "$PY" detect/train/verify.py --from build/verifier --bundle "$STAGE" --install "${VER_ARGS[@]}"; fi
+if [ "$VERIFIER" = 1 ]; then "$PY" detect/train/verify.py --from "$B/verifier" --bundle "$STAGE" --install "${VER_ARGS[@]}"; fi
 CAMAUDIT_MODEL=$PWD/$STAGE go test -count=1 ./detect/train
 mkdir -p "$OUT"
 rm -f "$OUT/verifier.onnx"

@@ -14,13 +14,14 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import (errors_bullet, first_settings, hardware, init_text, metrics_tables, more_metrics, reference_input, schedule, targets,
-                    threshold_text, tile_thresholds, walks_line)
+from bundle import (errors_bullet, first_settings, hardware, init_text, metrics_tables, more_metrics, recipe_text, reference_input,
+                    schedule, targets, threshold_text, tile_thresholds, walks_line)
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
 from metrics import Evaluator, average_precision
 from model import STRIDES, CamNet, Exported, make_anchors
+import recipe
 from unbundle import calibrate_bn, from_bundle
 import verify
 from walks import NAMES as WALK_NAMES, labels as walk_labels, scenario as walk_scenario
@@ -431,6 +432,137 @@ class TrainRunTest(unittest.TestCase):
             r = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(f"train: --init {tmp}: {tmp}: no model.onnx", r.stderr)
+
+
+def recipe_ck(epoch, first, *resumes, init=None):
+    """A checkpoint's record of its runs, as train.py writes it: the first
+    run's (end, lr, data), then each continuation's (start, end, lr, data)."""
+    first_run = {"lr": first[1], "data": first[2], "device": "cpu"}
+    if init:
+        first_run["init"] = init
+    target = resumes[-1][1] if resumes else first[0]
+    return {"epoch": epoch, "args": {"epochs": target, "lr": first[1]}, "first_run": first_run,
+            "resumes": [{"epoch": a, "epochs": b, "lr": lr, "data": d, "device": "cpu"} for a, b, lr, d in resumes]}
+
+
+class RecipeTest(unittest.TestCase):
+    """make model's recipe: the shipped schedule as stages of train.py."""
+
+    STAGES = recipe.parse("10 0.004 dataset\n20 0.004 dataset\n30 0.02 walks-mix\n")
+
+    def test_parse_errors_name_the_line(self):
+        for text, want in [
+            ("10 0.004\n", "r.txt:1: want 'EPOCH LR DATA'"),
+            ("# c\nten 0.004 dataset\n", "r.txt:2: epoch 'ten' is not a whole number"),
+            ("10 fast dataset\n", "r.txt:1: learning rate 'fast' is not a number"),
+            ("10 4 dataset\n", "r.txt:1: learning rate 4 is outside"),
+            ("10 0.004 dataset\n10 0.004 dataset\n", "r.txt:2: epoch 10 does not come after the stage before's 10"),
+            ("# only comments\n\n", "r.txt: no stages"),
+        ]:
+            with self.subTest(text=text), self.assertRaisesRegex(recipe.RecipeError, want):
+                recipe.parse(text, "r.txt")
+        with self.assertRaisesRegex(recipe.RecipeError, "reading recipe: .*no-such.txt"):
+            recipe.read(os.path.join(HERE, "no-such.txt"))
+
+    def test_shipped_recipe_ends_where_the_shipped_model_did(self):
+        stages = recipe.read(os.path.join(HERE, "recipe.txt"))
+        with open(os.path.join(SHIPPED, "model.yaml")) as f:
+            import yaml
+            epochs = yaml.safe_load(f)["training"]["epochs"]
+        self.assertEqual(stages[-1].end, epochs)
+        self.assertEqual({s.data for s in stages}, {"dataset", "walks-mix"})
+        # The walk frames join late: every stage on them comes after those without.
+        first_walks = next(i for i, s in enumerate(stages) if s.data == "walks-mix")
+        self.assertTrue(all(s.data == "walks-mix" for s in stages[first_walks:]))
+
+    def test_next_stage(self):
+        st = self.STAGES
+        for name, ck, want in [
+            ("nothing trained", None, 0),
+            ("first stage interrupted", recipe_ck(7, (10, 0.004, "dataset")), 0),
+            ("first stage done", recipe_ck(10, (10, 0.004, "dataset")), 1),
+            ("second stage interrupted", recipe_ck(13, (10, 0.004, "dataset"), (10, 20, 0.004, "dataset")), 1),
+            ("warm restart done", recipe_ck(30, (10, 0.004, "dataset"), (10, 20, 0.004, "dataset"),
+                                            (20, 30, 0.02, "walks-mix")), 3),
+        ]:
+            with self.subTest(name):
+                self.assertEqual(recipe.next_stage(st, ck), want)
+        for name, ck, want in [
+            ("another end", recipe_ck(12, (10, 0.004, "dataset"), (10, 25, 0.004, "dataset")),
+             "its run from epoch 10 went to epoch 25 .* no stage ending at 25 \\(its stages end at 10, 20, 30\\)"),
+            ("another rate", recipe_ck(10, (10, 0.01, "dataset")), "stage to 10 is at 0.004 on dataset"),
+            ("other data", recipe_ck(20, (10, 0.004, "dataset"), (10, 20, 0.004, "walks-mix")),
+             "went to epoch 20 at learning rate 0.004 on walks-mix; the recipe's stage to 20 is at 0.004 on dataset"),
+            ("fine-tuning", recipe_ck(10, (10, 0.004, "dataset"), init={"bundle": "models/x"}),
+             "ck is a fine-tuning run from models/x"),
+        ]:
+            with self.subTest(name), self.assertRaisesRegex(recipe.RecipeError, want):
+                recipe.next_stage(st, ck, "ck")
+
+    def test_card_sentence(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "r.txt")
+            with open(path, "w") as f:
+                f.write("10 0.004 dataset\n20 0.004 dataset\n30 0.02 walks-mix\n")
+            ck = recipe_ck(25, (10, 0.004, "dataset"), (10, 20, 0.004, "dataset"), (20, 30, 0.02, "walks-mix"))
+            ck["resumes"][0]["device"] = "NVIDIA H200"
+            text = schedule(ck, path)
+            self.assertIn(f"following its recipe (`{path}`)", text)
+            self.assertIn("1-10 at 0.004 on `build/dataset`; 11-20 at 0.004 on `build/dataset`, on an NVIDIA H200; "
+                          "21-25 (of 30) at 0.02 on `build/walks-mix`.", text)
+            # A checkpoint from another schedule gets the run-by-run sentence.
+            other = recipe_ck(12, (10, 0.004, "dataset"), (10, 12, 0.004, "dataset"))
+            self.assertEqual(recipe_text(other, path), "")
+            self.assertIn("`MODEL_EPOCHS=12 make model` from epoch 10", schedule(other, path))
+
+    def test_run_two_stages_then_resume_nothing(self):
+        """recipe.py runs train.py per stage on a tiny data set: the second
+        stage is a warm restart on other data, recorded as such; a second
+        call trains nothing; a checkpoint from another schedule is refused
+        before any training."""
+        tiny = ["--preset", "d", "--samples", "4", "--batch", "2", "--size", "64", "--val-every", "0", "--warmup", "2"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in ("ds", "ds2"):
+                tiny_dataset(os.path.join(tmp, name))
+            rfile, out = os.path.join(tmp, "r.txt"), os.path.join(tmp, "m")
+            with open(rfile, "w") as f:
+                f.write("1 0.003 ds\n2 0.01 ds2\n")
+            def run(*extra, recipe_file=rfile):
+                return subprocess.run([sys.executable, os.path.join(HERE, "recipe.py"), "run", "--recipe", recipe_file,
+                                       "--out", out, "--data", f"ds={tmp}/ds", "--data", f"ds2={tmp}/ds2", *extra,
+                                       "--", *tiny], capture_output=True, text=True, cwd=HERE)
+            r = run()
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            self.assertIn("recipe: stage 1/2: epochs 1-1 at base learning rate 0.003 on ds", r.stderr)
+            self.assertIn("recipe: stage 2/2: epochs 2-2 at base learning rate 0.01 on ds2", r.stderr)
+            ck, bad = load(os.path.join(out, "last.pt"))
+            self.assertEqual(bad, [])
+            self.assertEqual(ck["epoch"], 2)
+            self.assertEqual((ck["first_run"]["lr"], ck["first_run"]["data"]), (0.003, "ds"))
+            self.assertEqual([(x["epoch"], x["epochs"], x["lr"], x["data"]) for x in ck["resumes"]],
+                             [(1, 2, 0.01, "ds2")])
+            self.assertEqual([h["data"] for h in ck["history"]], ["ds", "ds2"])
+            self.assertIn("1-1 at 0.003 on `build/ds`; 2-2 at 0.01 on `build/ds2`", recipe_text(ck, rfile))
+            r = run()
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            self.assertIn("recipe: all 2 stages done", r.stderr)
+            self.assertNotIn("train:", r.stderr)
+            again = load(os.path.join(out, "last.pt"))[0]
+            self.assertEqual((again["step"], len(again["history"]), again["resumes"]),
+                             (ck["step"], len(ck["history"]), ck["resumes"]))
+            # Another recipe for the same checkpoint: refused, nothing trained.
+            other = os.path.join(tmp, "other.txt")
+            with open(other, "w") as f:
+                f.write("1 0.003 ds\n3 0.01 ds2\n")
+            r = run(recipe_file=other)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("went to epoch 2 at learning rate 0.01 on ds2; the recipe has no stage ending at 2", r.stderr)
+            self.assertIn("MODEL_FRESH=1", r.stderr)
+            self.assertEqual(load(os.path.join(out, "last.pt"))[0]["epoch"], 2)
+            # A data set the recipe names but the call does not give.
+            r = subprocess.run([sys.executable, os.path.join(HERE, "recipe.py"), "run", "--recipe", rfile,
+                                "--out", out, "--data", f"ds={tmp}/ds"], capture_output=True, text=True, cwd=HERE)
+            self.assertIn("trains on 'ds2', but no --data ds2=DIR was given", r.stderr)
 
 
 class WalksTest(unittest.TestCase):

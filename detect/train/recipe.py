@@ -1,0 +1,217 @@
+"""Run a training recipe: the shipped model's schedule as stages of train.py.
+
+camaudit-cams-v1 was trained in several runs, each resuming the one before
+with a longer cosine schedule, some with a higher learning rate or more data
+(docs/model.md). A recipe file (detect/train/recipe.txt) writes that
+schedule down, one stage per line: the epoch the stage trains to, its base
+learning rate and the data set's name. `make model` runs the whole recipe
+with one command, so that it rebuilds the shipped model rather than its
+first day; and since every stage resumes OUT/last.pt, an interrupted
+`make model` continues where it stopped.
+
+Usage:
+  python3 detect/train/recipe.py run --recipe detect/train/recipe.txt --out build/model \\
+      --data dataset=build/dataset --data walks-mix=build/walks-mix [--fresh] -- TRAIN_ARGS...
+  python3 detect/train/recipe.py show --recipe detect/train/recipe.txt [--ckpt build/model/last.pt]
+
+TRAIN_ARGS are train.py's other settings (preset, crop size, batch, seed,
+threads, device...); the recipe sets --epochs, --lr and --data per stage.
+Before each stage the checkpoint's own record of its runs is checked against
+the recipe: a checkpoint from another schedule (a fine-tuning run, a run to
+another epoch or at another rate) is refused, naming the run that differs,
+instead of being continued into a model that matches neither.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class RecipeError(ValueError):
+    """A recipe file that cannot be read or run."""
+
+
+class ForeignCheckpoint(RecipeError):
+    """A checkpoint that was not trained by the recipe."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One train.py run of a recipe: train to epoch `end` with base learning
+    rate `lr` on the data set named `data` (a folder's base name, as train.py
+    records it)."""
+    end: int
+    lr: float
+    data: str
+
+    def describe(self, start):
+        return f"epochs {start + 1}-{self.end} at base learning rate {self.lr:g} on {self.data}"
+
+
+def parse(text, name="recipe"):
+    """Stages of a recipe file's text; `name` is used in errors."""
+    stages = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        f = line.split()
+        where = f"{name}:{n}"
+        if len(f) != 3:
+            raise RecipeError(f"{where}: want 'EPOCH LR DATA', got {line!r}")
+        try:
+            end = int(f[0])
+        except ValueError:
+            raise RecipeError(f"{where}: epoch {f[0]!r} is not a whole number") from None
+        try:
+            lr = float(f[1])
+        except ValueError:
+            raise RecipeError(f"{where}: learning rate {f[1]!r} is not a number") from None
+        if not 0 < lr < 1:
+            raise RecipeError(f"{where}: learning rate {f[1]} is outside (0, 1)")
+        prev = stages[-1].end if stages else 0
+        if end <= prev:
+            raise RecipeError(f"{where}: epoch {end} does not come after the stage before's {prev}")
+        stages.append(Stage(end, lr, f[2]))
+    if not stages:
+        raise RecipeError(f"{name}: no stages")
+    return stages
+
+
+def read(path):
+    """Stages of the recipe file at path."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise RecipeError(f"reading recipe: {e}") from None
+    return parse(text, path)
+
+
+def runs(ck):
+    """The runs a train.py checkpoint records, as (start epoch, end epoch,
+    lr, data name): the first run (which may not have reached its end yet)
+    and each continuation."""
+    res = ck.get("resumes") or []
+    first = ck.get("first_run") or {}
+    args = ck.get("args", {})
+    first_end = res[0]["epoch"] if res else args.get("epochs")
+    out = [(0, first_end, first.get("lr", args.get("lr")),
+            first.get("data", os.path.basename(os.path.normpath(args.get("data", "dataset")))))]
+    for r in res:
+        out.append((r["epoch"], r["epochs"], r.get("lr"), r.get("data", "dataset")))
+    return out
+
+
+def next_stage(stages, ck, where="checkpoint"):
+    """Index of the stage to run next for the checkpoint ck (None: nothing
+    trained yet), len(stages) when the recipe is done. Raises
+    ForeignCheckpoint, naming `where`, when ck was not trained by this recipe."""
+    if ck is None:
+        return 0
+    init = (ck.get("first_run") or {}).get("init")
+    if init:
+        raise ForeignCheckpoint(f"{where} is a fine-tuning run from {init.get('bundle', 'a bundle')}, not this recipe")
+    by_end = {s.end: s for s in stages}
+    ends = ", ".join(str(s.end) for s in stages)
+    for start, end, lr, data in runs(ck):
+        s = by_end.get(end)
+        rate = f"{lr:g}" if lr is not None else "an unrecorded rate"
+        what = f"{where}: its run from epoch {start} went to epoch {end} at learning rate {rate} on {data}"
+        if s is None:
+            raise ForeignCheckpoint(f"{what}; the recipe has no stage ending at {end} (its stages end at {ends})")
+        if (lr, data) != (s.lr, s.data):
+            raise ForeignCheckpoint(f"{what}; the recipe's stage to {end} is at {s.lr:g} on {s.data}")
+    epoch = ck["epoch"]
+    for i, s in enumerate(stages):
+        if s.end > epoch:
+            return i
+    return len(stages)
+
+
+def load(path):
+    """The checkpoint at path, or None when there is none."""
+    if not os.path.exists(path):
+        return None
+    sys.path.insert(0, HERE)
+    from train import load_checkpoint  # torch is needed only here
+    return load_checkpoint(path)
+
+
+def run(stages, out, data_dirs, train_args, fresh=False, python=sys.executable):
+    """Runs the stages still to do for OUT/last.pt with train.py, one
+    process per stage. data_dirs maps the recipe's data names to folders."""
+    for s in stages:
+        if s.data not in data_dirs:
+            raise RecipeError(f"recipe stage to epoch {s.end} trains on {s.data!r}, but no --data {s.data}=DIR was given")
+    last = os.path.join(out, "last.pt")
+    while True:
+        ck = None if fresh else load(last)
+        i = next_stage(stages, ck, last)
+        epoch = ck["epoch"] if ck else 0
+        if i == len(stages):
+            print(f"recipe: all {len(stages)} stages done ({last} at epoch {epoch})", file=sys.stderr)
+            return
+        s = stages[i]
+        start = stages[i - 1].end if i else 0
+        print(f"recipe: stage {i + 1}/{len(stages)}: {s.describe(start)}"
+              f"{' (continuing at epoch %d)' % epoch if epoch > start else ''}", file=sys.stderr)
+        cmd = [python, os.path.join(HERE, "train.py"), *train_args, "--out", out, "--epochs", str(s.end),
+               "--lr", repr(s.lr), "--data", data_dirs[s.data]]
+        if fresh:
+            cmd.append("--fresh")
+        if subprocess.run(cmd).returncode != 0:
+            raise RecipeError(f"recipe stage {i + 1} ({s.describe(start)}) failed: {' '.join(cmd)}")
+        after = load(last)
+        if after is None or after["epoch"] < s.end:
+            raise RecipeError(f"recipe stage {i + 1} ended at epoch {after['epoch'] if after else 0}, not {s.end}")
+        fresh = False
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the stages still to do")
+    r.add_argument("--recipe", default=os.path.join(HERE, "recipe.txt"))
+    r.add_argument("--out", required=True, help="train.py's --out (its last.pt is resumed)")
+    r.add_argument("--data", action="append", default=[], metavar="NAME=DIR",
+                   help="the folder of a data set the recipe names")
+    r.add_argument("--fresh", action="store_true", help="start from the first stage, ignoring OUT/last.pt")
+    r.add_argument("train_args", nargs="*", help="train.py's other arguments, after --")
+    s = sub.add_parser("show", help="print the stages and where a checkpoint stands")
+    s.add_argument("--recipe", default=os.path.join(HERE, "recipe.txt"))
+    s.add_argument("--ckpt", default="")
+    args = ap.parse_args(argv)
+    try:
+        stages = read(args.recipe)
+        if args.cmd == "show":
+            ck = load(args.ckpt) if args.ckpt else None
+            nxt = next_stage(stages, ck, args.ckpt) if ck else 0
+            start = 0
+            for i, st in enumerate(stages):
+                mark = "done" if i < nxt else ("next" if i == nxt else "")
+                print(f"{i + 1}. {st.describe(start)} {mark}".rstrip())
+                start = st.end
+            return
+        dirs = {}
+        for d in args.data:
+            name, sep, path = d.partition("=")
+            if not sep or not name or not path:
+                raise RecipeError(f"--data {d!r}: want NAME=DIR")
+            dirs[name] = path
+        run(stages, args.out, dirs, args.train_args, args.fresh)
+    except RecipeError as e:
+        hint = ""
+        if isinstance(e, ForeignCheckpoint):
+            hint = ("\nrecipe: to start the recipe anew use --fresh (make model: MODEL_FRESH=1), or train in "
+                    "another folder (make model: MODEL_WORK=DIR); MODEL_EPOCHS=N make model continues this "
+                    "checkpoint as one run instead")
+        sys.exit(f"recipe: {e}{hint}")
+
+
+if __name__ == "__main__":
+    main()
