@@ -13,6 +13,11 @@ Usage:
   python3 detect/train/recipe.py run --recipe detect/train/recipe.txt --out build/model \\
       --data dataset=build/dataset --data walks-mix=build/walks-mix [--fresh] -- TRAIN_ARGS...
   python3 detect/train/recipe.py show --recipe detect/train/recipe.txt [--ckpt build/model/last.pt]
+  python3 detect/train/recipe.py compare --ckpt build/model/last.pt [--card models/camaudit-cams-v1/MODEL_CARD.md]
+
+compare sets a run's validation AP50 by epoch beside the curve a model card
+lists (the shipped one's by default), on the same validation images: how a
+run of the recipe tracks the shipped model while it trains.
 
 TRAIN_ARGS are train.py's other settings (preset, crop size, batch, seed,
 threads, device...); the recipe sets --epochs, --lr and --data per stage.
@@ -172,6 +177,42 @@ def run(stages, out, data_dirs, train_args, fresh=False, python=sys.executable):
         fresh = False
 
 
+def card_curve(text):
+    """The validation AP50 by epoch a model card lists (bundle.py writes it
+    under "More training"): {epoch: (ap50, on the whole split)}."""
+    start = text.find("Validation AP50 by epoch")
+    if start < 0:
+        return {}
+    line = text[start:].split("\n", 1)[0]
+    line = line[line.index("):") + 2:] if "):" in line else line
+    curve = {}
+    for item in line.split(","):
+        k, sep, v = item.strip().partition(": ")
+        v = v.split()[0] if v else ""
+        if not sep or not k.isdigit():
+            continue
+        whole = v.endswith("*")
+        try:
+            curve[int(k)] = (float(v.rstrip("*")), whole)
+        except ValueError:
+            continue
+    return curve
+
+
+def compare(ck, curve):
+    """Rows (epoch, this run's AP50, the card's AP50, on the whole split)
+    for each validation both have, measured on the same images (the whole
+    split at a run's end, the first images every few epochs)."""
+    hist = [r for r in ck.get("history", []) if (r.get("val") or {}).get("ap50") is not None]
+    whole = max((r["val"].get("images") or 0 for r in hist), default=0)
+    rows = []
+    for r in hist:
+        e = r["epoch"]
+        if e in curve and (r["val"].get("images") == whole) == curve[e][1]:
+            rows.append((e, r["val"]["ap50"], curve[e][0], curve[e][1]))
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -185,8 +226,33 @@ def main(argv=None):
     s = sub.add_parser("show", help="print the stages and where a checkpoint stands")
     s.add_argument("--recipe", default=os.path.join(HERE, "recipe.txt"))
     s.add_argument("--ckpt", default="")
+    c = sub.add_parser("compare", help="a checkpoint's validation AP50 by epoch beside a model card's")
+    c.add_argument("--ckpt", required=True)
+    c.add_argument("--card", default=os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1", "MODEL_CARD.md"))
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "compare":
+            ck = load(args.ckpt)
+            if ck is None:
+                raise RecipeError(f"{args.ckpt}: no such checkpoint")
+            try:
+                with open(args.card) as f:
+                    curve = card_curve(f.read())
+            except OSError as e:
+                raise RecipeError(f"reading model card: {e}") from None
+            if not curve:
+                raise RecipeError(f"{args.card}: no 'Validation AP50 by epoch' line")
+            rows = compare(ck, curve)
+            print(f"epoch  {args.ckpt:>12}  card   difference")
+            for e, got, want, whole in rows:
+                print(f"{e:5d}{'*' if whole else ' '} {got:12.3f}  {want:.3f}  {got - want:+.3f}")
+            if rows:
+                diffs = [got - want for _, got, want, _ in rows]
+                print(f"{len(rows)} validations in common (* whole split); difference mean {sum(diffs) / len(diffs):+.3f}, "
+                      f"largest {max(diffs, key=abs):+.3f}")
+            else:
+                print("no validation in common")
+            return
         stages = read(args.recipe)
         if args.cmd == "show":
             ck = load(args.ckpt) if args.ckpt else None

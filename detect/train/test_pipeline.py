@@ -515,6 +515,20 @@ class RecipeTest(unittest.TestCase):
             self.assertEqual(recipe_text(other, path), "")
             self.assertIn("`MODEL_EPOCHS=12 make model` from epoch 10", schedule(other, path))
 
+    def test_compare_with_the_card(self):
+        card = ("- **More training.** Validation AP50 by epoch (* on the whole val split, 578 images; the others "
+                "on its first 200): 5: 0.163, 10: 0.252, 10: 0.300*, 12: 0.409* — still rising.\n")
+        curve = recipe.card_curve(card)
+        self.assertEqual(curve, {5: (0.163, False), 10: (0.3, True), 12: (0.409, True)})
+        self.assertEqual(recipe.card_curve("no such line"), {})
+
+        def val(epoch, ap, images):
+            return {"epoch": epoch, "val": {"ap50": ap, "images": images}}
+        ck = {"history": [{"epoch": 1}, val(5, 0.17, 200), val(10, 0.31, 578), val(11, 0.5, 200), val(12, 0.4, 200)]}
+        # Epoch 12 was validated on the first 200 images here and on the whole
+        # split in the card: not comparable, left out.
+        self.assertEqual(recipe.compare(ck, curve), [(5, 0.17, 0.163, False), (10, 0.31, 0.3, True)])
+
     def test_run_two_stages_then_resume_nothing(self):
         """recipe.py runs train.py per stage on a tiny data set: the second
         stage is a warm restart on other data, recorded as such; a second
