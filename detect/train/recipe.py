@@ -204,11 +204,14 @@ def compare(ck, curve):
     for each validation both have, measured on the same images (the whole
     split at a run's end, the first images every few epochs)."""
     hist = [r for r in ck.get("history", []) if (r.get("val") or {}).get("ap50") is not None]
-    whole = max((r["val"].get("images") or 0 for r in hist), default=0)
+    # train.py validates on its first --val-limit images every few epochs
+    # and on all of them at a run's end.
+    limit = ck.get("args", {}).get("val_limit") or 0
     rows = []
     for r in hist:
         e = r["epoch"]
-        if e in curve and (r["val"].get("images") == whole) == curve[e][1]:
+        whole = not (limit and r["val"].get("images") == limit)
+        if e in curve and whole == curve[e][1]:
             rows.append((e, r["val"]["ap50"], curve[e][0], curve[e][1]))
     return rows
 

@@ -524,7 +524,11 @@ class RecipeTest(unittest.TestCase):
 
         def val(epoch, ap, images):
             return {"epoch": epoch, "val": {"ap50": ap, "images": images}}
-        ck = {"history": [{"epoch": 1}, val(5, 0.17, 200), val(10, 0.31, 578), val(11, 0.5, 200), val(12, 0.4, 200)]}
+        ck = {"args": {"val_limit": 200},
+              "history": [{"epoch": 1}, val(5, 0.17, 200), val(10, 0.31, 578), val(11, 0.5, 200), val(12, 0.4, 200)]}
+        # Before a run's first whole-split validation, its subset ones still count as such.
+        self.assertEqual(recipe.compare({"args": ck["args"], "history": ck["history"][:2]}, curve),
+                         [(5, 0.17, 0.163, False)])
         # Epoch 12 was validated on the first 200 images here and on the whole
         # split in the card: not comparable, left out.
         self.assertEqual(recipe.compare(ck, curve), [(5, 0.17, 0.163, False), (10, 0.31, 0.3, True)])
