@@ -231,7 +231,7 @@ def main(argv=None):
     s.add_argument("--ckpt", default="")
     c = sub.add_parser("compare", help="a checkpoint's validation AP50 by epoch beside a model card's")
     c.add_argument("--ckpt", required=True)
-    c.add_argument("--card", default=os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1", "MODEL_CARD.md"))
+    c.add_argument("--card", default=os.path.normpath(os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1", "MODEL_CARD.md")))
     args = ap.parse_args(argv)
     try:
         if args.cmd == "compare":
@@ -246,9 +246,10 @@ def main(argv=None):
             if not curve:
                 raise RecipeError(f"{args.card}: no 'Validation AP50 by epoch' line")
             rows = compare(ck, curve)
-            print(f"epoch  {args.ckpt:>12}  card   difference")
+            print(f"validation AP50 of {args.ckpt} (this run) and {args.card} (card)")
+            print("epoch  this run   card  difference")
             for e, got, want, whole in rows:
-                print(f"{e:5d}{'*' if whole else ' '} {got:12.3f}  {want:.3f}  {got - want:+.3f}")
+                print(f"{e:5d}{'*' if whole else ' '} {got:8.3f} {want:6.3f}  {got - want:+10.3f}")
             if rows:
                 diffs = [got - want for _, got, want, _ in rows]
                 print(f"{len(rows)} validations in common (* whole split); difference mean {sum(diffs) / len(diffs):+.3f}, "
