@@ -154,8 +154,8 @@ def run(stages, out, data_dirs, train_args, fresh=False, python=sys.executable):
         if s.data not in data_dirs:
             raise RecipeError(f"recipe stage to epoch {s.end} trains on {s.data!r}, but no --data {s.data}=DIR was given")
     last = os.path.join(out, "last.pt")
+    ck = None if fresh else load(last)
     while True:
-        ck = None if fresh else load(last)
         i = next_stage(stages, ck, last)
         epoch = ck["epoch"] if ck else 0
         if i == len(stages):
@@ -171,9 +171,9 @@ def run(stages, out, data_dirs, train_args, fresh=False, python=sys.executable):
             cmd.append("--fresh")
         if subprocess.run(cmd).returncode != 0:
             raise RecipeError(f"recipe stage {i + 1} ({s.describe(start)}) failed: {' '.join(cmd)}")
-        after = load(last)
-        if after is None or after["epoch"] < s.end:
-            raise RecipeError(f"recipe stage {i + 1} ended at epoch {after['epoch'] if after else 0}, not {s.end}")
+        ck = load(last)  # also the next stage's starting point
+        if ck is None or ck["epoch"] < s.end:
+            raise RecipeError(f"recipe stage {i + 1} ended at epoch {ck['epoch'] if ck else 0}, not {s.end}")
         fresh = False
 
 
