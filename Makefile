@@ -27,7 +27,7 @@ test: ## run the whole test suite (unit + integration with real Mosquitto, gpsd,
 bench: ## run the benchmarks and print a summary
 	scripts/bench.sh
 
-model: ## train the default detector on synthetic data (views + simulated walks) through the stages of detect/train/recipe.txt, and its verifier (a second look at each detection, MODEL_VERIFIER), and write models/camaudit-cams-v1 (~10.5 h on 2 cores, resumable; MODEL_DEVICE=cuda on a GPU; MODEL_EPOCHS=N: one run to epoch N instead)
+model: ## train the default detector on synthetic data (views + simulated walks) through the stages of detect/train/recipe.txt, and its verifier (a second look at each detection, MODEL_VERIFIER), and write models/camaudit-cams-v1 (~10.5 h on 2 cores, resumable; MODEL_DEVICE=cuda on a GPU; MODEL_EPOCHS=N: one run to epoch N instead); ends by checking its held-out figures against the committed card's 95 % intervals (detect/train/recipe.py check)
 	detect/train/make_model.sh
 
 accuracy: build ## firmware accuracy on ACC_WALKS (6) random walks with the default model: per-walk and pooled P/R/count/position error, false sightings sorted into doubles and the rest, missed cameras by their largest size in view (ACC_TILE_SCALE, ACC_THRESHOLD, ACC_VERIFY=on|off, ACC_DETECTOR=truth|recorded; scripts/accuracy.sh)

@@ -83,6 +83,7 @@ type scored struct {
 	score  float64
 	tp     bool
 	bucket int
+	image  int // index of the image in the order added, for Bootstrap
 }
 
 // DetectEval accumulates detections and ground truth image by image and
@@ -106,6 +107,8 @@ type DetectEval struct {
 	unknownThr int
 	// Why objects were missed and detections false, at the threshold.
 	errors errorTally
+	// What each image added, in order, for Bootstrap's resampling.
+	tallies []imageTally
 }
 
 // NewDetectEval returns an evaluator for the given class names and the
@@ -170,22 +173,29 @@ func (e *DetectEval) AddExplained(truth []Truth, preds []Prediction) ([]Error, e
 			return nil, fmt.Errorf("ground-truth class %d outside 0..%d", t.Class, len(e.names)-1)
 		}
 	}
+	img := e.images
 	e.images++
+	tally := imageTally{objects: make([][3]int, len(e.names))}
 	for _, t := range truth {
 		b := bucketOf(t.Box.Longest())
 		e.objects[t.Class][b]++
 		e.objectsAny[b]++
+		tally.objects[t.Class][b]++
 	}
 	m := match(truth, preds, true)
 	errs := explain(truth, preds, m, e.threshold)
 	e.errors.add(errs)
 	for i, p := range preds {
-		s := scored{score: p.Score, tp: m[i] >= 0, bucket: bucketOf(p.Box.Longest())}
+		s := scored{score: p.Score, tp: m[i] >= 0, bucket: bucketOf(p.Box.Longest()), image: img}
+		if p.Score >= e.threshold {
+			tally.detections++
+		}
 		if s.tp {
 			t := truth[m[i]]
 			s.bucket = bucketOf(t.Box.Longest())
 			if p.Score >= e.threshold {
 				e.foundThr[t.Class][s.bucket]++
+				tally.found[s.bucket]++
 			}
 		}
 		if p.Class >= 0 && p.Class < len(e.names) {
@@ -194,9 +204,10 @@ func (e *DetectEval) AddExplained(truth []Truth, preds []Prediction) ([]Error, e
 			e.unknownThr++
 		}
 	}
+	e.tallies = append(e.tallies, tally)
 	m = match(truth, preds, false)
 	for i, p := range preds {
-		s := scored{score: p.Score, tp: m[i] >= 0, bucket: bucketOf(p.Box.Longest())}
+		s := scored{score: p.Score, tp: m[i] >= 0, bucket: bucketOf(p.Box.Longest()), image: img}
 		if s.tp {
 			s.bucket = bucketOf(truth[m[i]].Box.Longest())
 			if p.Score >= e.threshold {
@@ -217,7 +228,7 @@ func averagePrecision(recs []scored, nTruth int) Metric {
 		return Metric(math.NaN())
 	}
 	r := append([]scored(nil), recs...)
-	sort.SliceStable(r, func(a, b int) bool { return r[a].score > r[b].score })
+	sortByScore(r)
 	prec := make([]float64, 0, len(r)+2)
 	rec := make([]float64, 0, len(r)+2)
 	prec = append(prec, 1)
@@ -242,6 +253,12 @@ func averagePrecision(recs []scored, nTruth int) Metric {
 		ap += (rec[i] - rec[i-1]) * prec[i]
 	}
 	return Metric(ap)
+}
+
+// sortByScore sorts records by score, highest first, keeping the order
+// of equal scores (the order they were added in).
+func sortByScore(r []scored) {
+	sort.SliceStable(r, func(a, b int) bool { return r[a].score > r[b].score })
 }
 
 // inBucket keeps the records of one size bucket.
@@ -338,6 +355,9 @@ type DetectResult struct {
 	// (duplicate, wrong_type, loose_box, background).
 	Missed []ErrorCount `json:"missed"`
 	False  []ErrorCount `json:"false"`
+	// Intervals, when computed (Bootstrap), say how far the figures
+	// above could move on another set of images like these.
+	Intervals *Intervals `json:"intervals,omitempty"`
 }
 
 func ratio(a, b int) Metric {

@@ -50,6 +50,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	threads := fs.Int("threads", 0, "OpenCV threads (0: OpenCV's default)")
 	limit := fs.Int("limit", 0, "evaluate only the first N images (0: all)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	resamples := fs.Int("resamples", 1000, "bootstrap draws of the images for the 95 % intervals of AP50, precision and recall (0: none)")
 	errorsOut := fs.String("errors", "", "write each missed object and false detection at the threshold, with its reason, to this file (JSON lines)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -66,8 +67,8 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *apFloor <= 0 || *apFloor >= 1 {
 		return fmt.Errorf("%w: --ap-floor %g must be in (0, 1)", errUsage, *apFloor)
 	}
-	if *limit < 0 || *threads < 0 {
-		return fmt.Errorf("%w: --limit and --threads must not be negative", errUsage)
+	if *limit < 0 || *threads < 0 || *resamples < 0 {
+		return fmt.Errorf("%w: --limit, --threads and --resamples must not be negative", errUsage)
 	}
 	opts := detect.Options{Threads: *threads, TileScale: *tileScale}
 	r, err := parseROI(*roi)
@@ -188,6 +189,7 @@ func cmdEvalDetect(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	res := ev.Result()
+	res.Intervals = ev.Bootstrap(*resamples)
 	bd := d.Bundle()
 	rep := evalDetectReport{
 		Model: bd.Name, ModelVersion: bd.Version, ModelDir: dir, Data: *data, Split: *split,
@@ -243,6 +245,17 @@ func printDetectReport(w io.Writer, r evalDetectReport) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if iv := r.Intervals; iv != nil {
+		span := func(v eval.Interval) string { return v[0].String() + "-" + v[1].String() }
+		fmt.Fprintf(w, "\n%g %% intervals over the images (%d bootstrap draws): AP50 %s, any class %s, precision %s, recall %s",
+			iv.Level*100, iv.Resamples, span(iv.AP50), span(iv.AgnosticAP50), span(iv.Precision), span(iv.Recall))
+		for i, c := range r.Sizes {
+			if i < len(iv.SizeRecall) {
+				fmt.Fprintf(w, ", recall %s px %s", c.Name, span(iv.SizeRecall[i]))
+			}
+		}
+		fmt.Fprintln(w)
 	}
 	return printErrorCounts(w, r.Missed, r.False)
 }

@@ -30,6 +30,7 @@ func TestEvalDetectUsage(t *testing.T) {
 		{"--data", data, "--ap-floor", "0"},
 		{"--data", data, "--full-frame", "maybe"},
 		{"--data", data, "--limit", "-1"},
+		{"--data", data, "--resamples", "-5"},
 		{"--nonsense"},
 	}
 	for _, args := range cases {
@@ -134,13 +135,21 @@ func TestEvalDetectShippedModel(t *testing.T) {
 			Objects int      `json:"objects"`
 			Recall  *float64 `json:"recall"`
 		} `json:"sizes"`
-		Missed []errorCount `json:"missed"`
-		False  []errorCount `json:"false"`
+		Missed    []errorCount `json:"missed"`
+		False     []errorCount `json:"false"`
+		Intervals *struct {
+			Resamples int       `json:"resamples"`
+			AP50      []float64 `json:"ap50"`
+		} `json:"intervals"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("eval detect --json printed %q: %v", out.String(), err)
 	}
 	checkErrorsFile(t, errorsFile, root, r.Missed, r.False)
+	if iv := r.Intervals; iv == nil || iv.Resamples != 1000 || len(iv.AP50) != 2 || r.AP50 == nil ||
+		!(iv.AP50[0] <= *r.AP50 && *r.AP50 <= iv.AP50[1] && iv.AP50[0] < iv.AP50[1]) {
+		t.Errorf("intervals %+v: want 1000 draws and an AP50 interval around the AP50 %v", iv, r.AP50)
+	}
 	if r.Model != "camaudit-cams-v1" || r.Images != 40 || r.Objects == 0 {
 		t.Fatalf("report: model %q, %d images, %d objects; want camaudit-cams-v1, 40 images, some objects", r.Model, r.Images, r.Objects)
 	}
@@ -273,7 +282,8 @@ func TestEvalDetectErrorTable(t *testing.T) {
 	if err := cmdEvalDetect(context.Background(), []string{"--model", shippedModel, "--data", root, "--split", "train", "--quiet"}, &out, &errOut); err != nil {
 		t.Fatalf("eval detect: %v (%s)", err, errOut.String())
 	}
-	for _, want := range []string{"missed objects", "not_found", "low_score", "false detections", "background", "<16  16-32  32+"} {
+	for _, want := range []string{"missed objects", "not_found", "low_score", "false detections", "background", "<16  16-32  32+",
+		"95 % intervals over the images (1000 bootstrap draws): AP50 ", ", recall <16 px "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -98,13 +98,64 @@ def sfmt(v, digits):
     return "(not measured)" if v is None else f"{v:.{digits}f}"
 
 
+# The figures `camaudit eval detect` gives a 95 % interval (its "intervals":
+# bootstrap draws of the images), by their model.yaml name.
+INTERVAL_KEYS = recipe.FIGURES
+
+
+def figure(ev, key):
+    """One of INTERVAL_KEYS' figures from a `camaudit eval detect --json` report."""
+    return num(ev["sizes"][0]["recall"]) if key == "recall_small" else num(ev.get(key))
+
+
+def interval(ev, key):
+    """The (low, high) 95 % interval of one of INTERVAL_KEYS' figures in a
+    `camaudit eval detect --json` report, or None (an older report, or no
+    denominator)."""
+    iv = ev.get("intervals") or {}
+    v = (iv.get("size_recall") or [None])[0] if key == "recall_small" else iv.get(key)
+    if not v or v[0] is None or v[1] is None:
+        return None
+    return num(v[0]), num(v[1])
+
+
+def figures(ev, prefix=""):
+    """model.yaml metrics PREFIX+KEY for INTERVAL_KEYS' figures, and
+    PREFIX+KEY_low, PREFIX+KEY_high for their intervals where the report has them."""
+    m = {}
+    for k in INTERVAL_KEYS:
+        m[prefix + k] = figure(ev, k)
+        iv = interval(ev, k)
+        if iv:
+            m[f"{prefix}{k}_low"], m[f"{prefix}{k}_high"] = iv
+    return m
+
+
+def cell(ev, key, bold=False):
+    """A card cell: the figure with its interval, "0.537 (0.517-0.555)"."""
+    v = figure(ev, key)
+    text = "–" if v is None else f"{v:.3f}"
+    if bold:
+        text = f"**{text}**"
+    iv = interval(ev, key)
+    return f"{text} ({iv[0]:.3f}-{iv[1]:.3f})" if iv else text
+
+
+def intervals_note(ev):
+    """The sentence under a table with intervals, or ""."""
+    iv = ev.get("intervals")
+    if not iv:
+        return ""
+    return (f"In brackets: {iv['level'] * 100:g} % intervals over the images ({iv['resamples']} bootstrap draws, "
+            "`camaudit eval detect`): how far a figure could move on another set of as many images like these. "
+            "A model trained again whose figures fall inside them matches this one within the noise of the "
+            "held-out set (`python3 detect/train/recipe.py check`).")
+
+
 def eval_metrics(ev):
     """model.yaml metrics from a `camaudit eval detect --json` report."""
-    m = {
-        "ap50": num(ev["ap50"]), "precision": num(ev["precision"]), "recall": num(ev["recall"]),
-        "f1": num(ev["f1"]), "agnostic_ap50": num(ev["agnostic_ap50"]),
-        "agnostic_recall": num(ev["agnostic_recall"]),
-    }
+    m = figures(ev)
+    m.update({"f1": num(ev["f1"]), "agnostic_recall": num(ev["agnostic_recall"])})
     for s, key in zip(ev["sizes"], ("small", "medium", "large")):
         m[f"recall_{key}"] = num(s["recall"])
         m[f"ap50_{key}"] = num(s["ap50"])
@@ -420,12 +471,19 @@ def metrics_tables(ev):
     lines = ["| class | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
     for c in ev["classes"]:
         lines.append(f"| {c['name']} | {c['objects']} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['ap50'])} |")
-    lines.append(f"| **all (mean of classes)** | {ev['objects']} | {fmt(ev['precision'])} | {fmt(ev['recall'])} | **{fmt(ev['ap50'])}** |")
+    lines.append(f"| **all (mean of classes)** | {ev['objects']} | {cell(ev, 'precision')} | {cell(ev, 'recall')} | "
+                 f"{cell(ev, 'ap50', bold=True)} |")
     lines.append(f"| any class (type ignored) | {ev['objects']} | {fmt(ev['agnostic_precision'])} | "
-                 f"{fmt(ev['agnostic_recall'])} | {fmt(ev['agnostic_ap50'])} |")
+                 f"{fmt(ev['agnostic_recall'])} | {cell(ev, 'agnostic_ap50')} |")
     lines += ["", "| size (longest side) | objects | precision | recall | AP50 |", "|---|---:|---:|---:|---:|"]
-    for s in ev["sizes"]:
-        lines.append(f"| {s['name']} px | {s['objects']} | {fmt(s['precision'])} | {fmt(s['recall'])} | {fmt(s['ap50'])} |")
+    size_iv = (ev.get("intervals") or {}).get("size_recall") or []
+    for i, s in enumerate(ev["sizes"]):
+        rec = fmt(s["recall"])
+        if i < len(size_iv) and None not in size_iv[i]:
+            rec += f" ({fmt(size_iv[i][0])}-{fmt(size_iv[i][1])})"
+        lines.append(f"| {s['name']} px | {s['objects']} | {fmt(s['precision'])} | {rec} | {fmt(s['ap50'])} |")
+    if intervals_note(ev):
+        lines += ["", intervals_note(ev)]
     if ev.get("missed") and ev.get("false"):
         lines += ["", error_table(ev["missed"], ev["false"])]
     return "\n".join(lines)

@@ -14,10 +14,15 @@ Usage:
       --data dataset=build/dataset --data walks-mix=build/walks-mix [--fresh] -- TRAIN_ARGS...
   python3 detect/train/recipe.py show --recipe detect/train/recipe.txt [--ckpt build/model/last.pt]
   python3 detect/train/recipe.py compare --ckpt build/model/last.pt [--card models/camaudit-cams-v1/MODEL_CARD.md]
+  python3 detect/train/recipe.py check --bundle DIR [--against models/camaudit-cams-v1]
 
 compare sets a run's validation AP50 by epoch beside the curve a model card
 lists (the shipped one's by default), on the same validation images: how a
-run of the recipe tracks the shipped model while it trains.
+run of the recipe tracks the shipped model while it trains. check sets a
+finished bundle's held-out figures beside another's (the shipped one's by
+default) and says whether each falls inside the other's 95 % interval over
+the held-out images: whether `make model` reproduced the card within the
+noise of the held-out set. It exits 1 when one does not.
 
 TRAIN_ARGS are train.py's other settings (preset, crop size, batch, seed,
 threads, device...); the recipe sets --epochs, --lr and --data per stage.
@@ -216,6 +221,75 @@ def compare(ck, curve):
     return rows
 
 
+# The held-out figures model.yaml holds with a 95 % interval (bundle.py,
+# verify.py: KEY, KEY_low, KEY_high, with a prefix).
+FIGURES = ("ap50", "agnostic_ap50", "precision", "recall", "recall_small")
+
+# The groups of figures check compares, by prefix: with a verifier in both
+# bundles, the bundle's figures with it and the detector's alone; else the
+# bundle's own.
+CHECK_GROUPS = (("verified_", "with the verifier"), ("detector_", "detector alone"))
+
+
+def read_manifest(path):
+    """A bundle's model.yaml (path: the bundle folder or the file)."""
+    import yaml
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.yaml")
+    try:
+        with open(path) as f:
+            m = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise RecipeError(f"reading bundle manifest: {e}") from None
+    if not isinstance(m, dict) or not isinstance(m.get("metrics"), dict):
+        raise RecipeError(f"{path}: no metrics (a staged bundle, or not a model.yaml)")
+    return m
+
+
+def check(new, ref):
+    """Rows (group, figure, new value, reference value, reference interval
+    or None, verdict) comparing two manifests' held-out figures; the verdict
+    is "inside" (the reference's interval), "outside" or "no interval"."""
+    a, b = new["metrics"], ref["metrics"]
+    groups = [(p, label) for p, label in CHECK_GROUPS if any(p + k in a and p + k in b for k in FIGURES)]
+    rows = []
+    for prefix, label in groups or [("", "held-out set")]:
+        for k in FIGURES:
+            key = prefix + k
+            if key not in a or key not in b:
+                continue
+            iv = (b[key + "_low"], b[key + "_high"]) if key + "_low" in b and key + "_high" in b else None
+            verdict = "no interval" if iv is None else ("inside" if iv[0] <= a[key] <= iv[1] else "outside")
+            rows.append((label, k, a[key], b[key], iv, verdict))
+    return rows
+
+
+def print_check(new_path, ref_path, new, ref, rows, out=sys.stdout):
+    """Prints check's table and verdict; returns whether every figure with
+    an interval fell inside it."""
+    print(f"held-out figures of {new_path} (this bundle) and {ref_path} (reference)", file=out)
+    if new.get("threshold") != ref.get("threshold") or new.get("tile_thresholds") != ref.get("tile_thresholds"):
+        print(f"note: default thresholds differ ({new.get('threshold')} and {ref.get('threshold')}): "
+              "precision and recall are taken at different thresholds", file=out)
+    print(f"{'figure':34} {'this':>6} {'ref':>6} {'difference':>10}  reference 95 % interval", file=out)
+    for label, k, got, want, iv, verdict in rows:
+        span = f"{iv[0]:.3f}-{iv[1]:.3f}" if iv else "-"
+        print(f"{label + ', ' + k:34} {got:6.3f} {want:6.3f} {got - want:+10.3f}  {span:11} {verdict}", file=out)
+    outside = [r for r in rows if r[5] == "outside"]
+    judged = [r for r in rows if r[5] != "no interval"]
+    if not rows:
+        print("no held-out figure in common", file=out)
+    elif not judged:
+        print("the reference has no intervals (a bundle from before them): no verdict", file=out)
+    elif outside:
+        print(f"{len(outside)} of {len(judged)} figures outside the reference's intervals: "
+              "this bundle does not match the reference within the noise of the held-out set", file=out)
+    else:
+        print(f"all {len(judged)} figures inside the reference's intervals: "
+              "this bundle matches the reference within the noise of the held-out set", file=out)
+    return bool(rows) and bool(judged) and not outside
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -232,8 +306,17 @@ def main(argv=None):
     c = sub.add_parser("compare", help="a checkpoint's validation AP50 by epoch beside a model card's")
     c.add_argument("--ckpt", required=True)
     c.add_argument("--card", default=os.path.normpath(os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1", "MODEL_CARD.md")))
+    k = sub.add_parser("check", help="a bundle's held-out figures beside another's, inside its 95 % intervals or not")
+    k.add_argument("--bundle", required=True, help="bundle folder or its model.yaml")
+    k.add_argument("--against", default=os.path.normpath(os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1")),
+                   help="reference bundle folder or model.yaml (default: the shipped bundle)")
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "check":
+            new, ref = read_manifest(args.bundle), read_manifest(args.against)
+            if not print_check(args.bundle, args.against, new, ref, check(new, ref)):
+                sys.exit(1)
+            return
         if args.cmd == "compare":
             ck = load(args.ckpt)
             if ck is None:

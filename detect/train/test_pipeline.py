@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 import torch
 
-from bundle import (errors_bullet, first_settings, hardware, init_text, metrics_tables, more_metrics, recipe_text, reference_input,
-                    schedule, targets, threshold_text, tile_thresholds, walks_line)
+from bundle import (cell, errors_bullet, figures, first_settings, hardware, init_text, metrics_tables, more_metrics, recipe_text,
+                    reference_input, schedule, targets, threshold_text, tile_thresholds, walks_line)
 from data import collate, crop_boxes, random_crop, read_labels
 from export import compare_cv2, export, fold_bn
 from loss import Loss, assign, assign_dense, box_iou, decode
@@ -533,6 +533,67 @@ class RecipeTest(unittest.TestCase):
         # split in the card: not comparable, left out.
         self.assertEqual(recipe.compare(ck, curve), [(5, 0.17, 0.163, False), (10, 0.31, 0.3, True)])
 
+    def test_check_against_the_card(self):
+        """check sets each held-out figure beside the reference's 95 % interval."""
+        import io
+        import yaml
+
+        def manifest(m, thr=0.15):
+            return {"threshold": thr, "metrics": m}
+        ref = manifest({"ap50": 0.5, "verified_ap50": 0.55, "verified_ap50_low": 0.53, "verified_ap50_high": 0.57,
+                        "verified_recall_small": 0.3, "verified_recall_small_low": 0.26, "verified_recall_small_high": 0.33,
+                        "detector_ap50": 0.54, "detector_ap50_low": 0.52, "detector_ap50_high": 0.56})
+        good = manifest({"ap50": 0.9, "verified_ap50": 0.56, "verified_recall_small": 0.27, "detector_ap50": 0.52})
+        rows = recipe.check(good, ref)
+        # With verifiers in both, the bundle's own ap50 (whose meaning
+        # differs with the flow that wrote it) is left out.
+        self.assertEqual([(r[0], r[1], r[5]) for r in rows],
+                         [("with the verifier", "ap50", "inside"), ("with the verifier", "recall_small", "inside"),
+                          ("detector alone", "ap50", "inside")])
+        out = io.StringIO()
+        self.assertTrue(recipe.print_check("new", "ref", good, ref, rows, out))
+        self.assertIn("all 3 figures inside the reference's intervals", out.getvalue())
+        self.assertIn("with the verifier, recall_small     0.270  0.300     -0.030  0.260-0.330 inside", out.getvalue())
+        bad = manifest({"verified_ap50": 0.50, "verified_recall_small": 0.31, "detector_ap50": 0.54}, thr=0.2)
+        out = io.StringIO()
+        self.assertFalse(recipe.print_check("new", "ref", bad, ref, recipe.check(bad, ref), out))
+        self.assertIn("1 of 3 figures outside", out.getvalue())
+        self.assertIn("default thresholds differ (0.2 and 0.15)", out.getvalue())
+        # No verifier on one side: the bundles' own figures; a reference
+        # without intervals gets no verdict, and check fails.
+        plain = manifest({"ap50": 0.5, "recall": 0.4})
+        rows = recipe.check(plain, ref)
+        self.assertEqual([(r[0], r[1], r[5]) for r in rows], [("held-out set", "ap50", "no interval")])
+        out = io.StringIO()
+        self.assertFalse(recipe.print_check("new", "ref", plain, ref, rows, out))
+        self.assertIn("no verdict", out.getvalue())
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, m in (("good", good), ("bad", bad), ("ref", ref)):
+                os.makedirs(os.path.join(tmp, name))
+                with open(os.path.join(tmp, name, "model.yaml"), "w") as f:
+                    yaml.safe_dump(m, f)
+
+            def cli(*args):
+                return subprocess.run([sys.executable, os.path.join(HERE, "recipe.py"), "check", *args],
+                                      capture_output=True, text=True)
+            r = cli("--bundle", os.path.join(tmp, "good"), "--against", os.path.join(tmp, "ref", "model.yaml"))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = cli("--bundle", os.path.join(tmp, "bad"), "--against", os.path.join(tmp, "ref"))
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("does not match the reference", r.stdout)
+            r = cli("--bundle", os.path.join(tmp, "nowhere"), "--against", os.path.join(tmp, "ref"))
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn(os.path.join(tmp, "nowhere"), r.stderr)
+            with open(os.path.join(tmp, "staged.yaml"), "w") as f:
+                f.write("name: x\n")
+            r = cli("--bundle", os.path.join(tmp, "staged.yaml"))
+            self.assertIn("staged.yaml: no metrics", r.stderr)
+        # The shipped bundle carries its intervals and matches itself.
+        r = subprocess.run([sys.executable, os.path.join(HERE, "recipe.py"), "check", "--bundle",
+                            os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("all 10 figures inside", r.stdout)
+
     def test_run_two_stages_then_resume_nothing(self):
         """recipe.py runs train.py per stage on a tiny data set: the second
         stage is a warm restart on other data, recorded as such; a second
@@ -688,10 +749,17 @@ class VerifyTest(unittest.TestCase):
             ev = os.path.join(tmp, "on.json")
             with open(ev, "w") as f:
                 json.dump({"ap50": 0.61234, "precision": 0.7, "recall": 0.5, "agnostic_ap50": 0.65,
-                           "ms_per_image": 50.0, "sizes": [{"recall": 0.2}], "false": []}, f)
+                           "ms_per_image": 50.0, "sizes": [{"recall": 0.2}], "false": [],
+                           "intervals": {"resamples": 1000, "level": 0.95, "ap50": [0.6, 0.63], "agnostic_ap50": [0.64, 0.66],
+                                         "precision": [0.69, 0.71], "recall": [0.48, 0.52],
+                                         "size_recall": [[None, None], [0.1, 0.2], [0.3, 0.4]]}}, f)
+            off = os.path.join(tmp, "off.json")
+            with open(off, "w") as f:
+                json.dump({"ap50": 0.5, "precision": 0.4, "recall": 0.6, "agnostic_ap50": 0.55,
+                           "ms_per_image": 40.0, "sizes": [{"recall": 0.25}], "false": []}, f)
             r = subprocess.run([sys.executable, os.path.join(HERE, "verify.py"), "--data", data, "--errors", errs,
                                 "--out", out, "--epochs", "2", "--threads", "1", "--bundle", bundle, "--install",
-                                "--eval-on", ev, "--eval-off", ev],
+                                "--eval-on", ev, "--eval-off", off],
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("epoch 2/2", r.stderr)
@@ -706,11 +774,19 @@ class VerifyTest(unittest.TestCase):
             self.assertEqual(m["verifier"]["sha256"], verify.sha256(os.path.join(bundle, "verifier.onnx")))
             self.assertEqual(m["verifier"]["threshold"], round(rep["threshold"], 3))
             self.assertEqual(m["metrics"]["verified_ap50"], 0.6123)
+            # Intervals where the report has them (not for recall < 16 px
+            # here); the detector alone from the --eval-off report, without.
+            self.assertEqual((m["metrics"]["verified_ap50_low"], m["metrics"]["verified_ap50_high"]), (0.6, 0.63))
+            self.assertEqual(m["metrics"]["verified_recall_small"], 0.2)
+            self.assertEqual((m["metrics"]["detector_ap50"], m["metrics"]["detector_recall_small"]), (0.5, 0.25))
+            for k in ("verified_recall_small_low", "detector_ap50_low"):
+                self.assertNotIn(k, m["metrics"])
             with open(os.path.join(bundle, "MODEL_CARD.md")) as f:
                 card = f.read()
             self.assertEqual(card.count("## Verifier"), 1, "the card's Verifier section was not replaced")
             self.assertIn(m["verifier"]["sha256"], card)
-            self.assertIn("| AP50 | 0.612 | 0.612 |", card)
+            self.assertIn("| AP50 | 0.500 | 0.612 (0.600-0.630) |", card)
+            self.assertIn("| recall < 16 px | 0.250 | 0.200 |", card)
             # An errors file that is not JSON is named with its line.
             with open(errs, "a") as ef:
                 ef.write("not json\n")
@@ -730,6 +806,30 @@ class CardTextTest(unittest.TestCase):
               "sizes": [{"recall": 0.1}, {"recall": 0.2}, {"recall": 0.7}]}
         self.assertIn("| walks | 0.5 | 10 | 40 | 0.500 | 0.250 | 0.300 | 0.100 | 0.200 | 0.700 |",
                       more_metrics([("walks", ev)]))
+
+    def test_intervals(self):
+        ev = {"classes": [], "objects": 3, "precision": 0.5, "recall": 0.5, "ap50": 0.51234, "agnostic_precision": 0.5,
+              "agnostic_recall": 0.5, "agnostic_ap50": 0.6, "f1": 0.5,
+              "sizes": [{"name": "<16", "objects": 1, "precision": 0.5, "recall": 0.2, "ap50": 0.3},
+                        {"name": "16-32", "objects": 1, "precision": 0.5, "recall": 0.6, "ap50": 0.5},
+                        {"name": "32+", "objects": 1, "precision": 0.5, "recall": 0.9, "ap50": 0.8}]}
+        # A report from before the intervals: figures alone, no note.
+        self.assertEqual(cell(ev, "ap50", bold=True), "**0.512**")
+        self.assertEqual(figures(ev, "x_"), {"x_ap50": 0.5123, "x_agnostic_ap50": 0.6, "x_precision": 0.5,
+                                             "x_recall": 0.5, "x_recall_small": 0.2})
+        self.assertNotIn("In brackets", metrics_tables(ev))
+        ev["intervals"] = {"resamples": 1000, "level": 0.95, "ap50": [0.49, 0.53], "agnostic_ap50": [0.58, 0.62],
+                           "precision": [0.45, 0.55], "recall": [0.45, 0.55],
+                           "size_recall": [[0.15, 0.25], [None, None], [0.85, 0.95]]}
+        self.assertEqual(cell(ev, "ap50", bold=True), "**0.512** (0.490-0.530)")
+        self.assertEqual(cell(ev, "recall_small"), "0.200 (0.150-0.250)")
+        m = figures(ev)
+        self.assertEqual((m["ap50_low"], m["ap50_high"], m["recall_small_low"]), (0.49, 0.53, 0.15))
+        text = metrics_tables(ev)
+        self.assertIn("| **all (mean of classes)** | 3 | 0.500 (0.450-0.550) | 0.500 (0.450-0.550) | **0.512** (0.490-0.530) |", text)
+        self.assertIn("| <16 px | 1 | 0.500 | 0.200 (0.150-0.250) | 0.300 |", text)
+        self.assertIn("| 16-32 px | 1 | 0.500 | 0.600 | 0.500 |", text)
+        self.assertIn("In brackets: 95 % intervals over the images (1000 bootstrap draws", text)
 
     def test_error_table(self):
         ev = {"classes": [], "sizes": [], "objects": 3, "precision": 0.5, "recall": 0.5, "ap50": 0.5,

@@ -197,13 +197,17 @@ def sha256(path):
     return h.hexdigest()
 
 
-def install(bundle, onnx_path, threshold, on=None):
+def install(bundle, onnx_path, threshold, on=None, off=None):
     """Copies the verifier into the bundle and writes the verifier block of its model.yaml.
 
     With on (`camaudit eval detect --json` of the held-out set with the
-    verifier) the manifest's metrics gain verified_* figures.
+    verifier) the manifest's metrics gain verified_* figures, with off (the
+    same without it) detector_* ones: AP50, AP50 of any class, precision,
+    recall and recall under 16 px, each with its interval (_low, _high)
+    where the report has one; recipe.py check compares them.
     """
     import yaml
+    from bundle import INTERVAL_KEYS, figures
 
     manifest_path = os.path.join(bundle, "model.yaml")
     with open(manifest_path) as f:
@@ -216,11 +220,15 @@ def install(bundle, onnx_path, threshold, on=None):
     shutil.copyfile(onnx_path, dst)
     m["verifier"] = {"file": "verifier.onnx", "sha256": sha256(dst), "size": SIZE, "context": CONTEXT,
                      "min_side": MIN_SIDE, "labels": ["background"] + LABELS, "threshold": round(threshold, 3)}
-    if on:
-        m.setdefault("metrics", {}).update({
-            "verified_ap50": round(on["ap50"], 4), "verified_precision": round(on["precision"], 4),
-            "verified_recall": round(on["recall"], 4), "verified_agnostic_ap50": round(on["agnostic_ap50"], 4),
-            "verified_recall_small": round(on["sizes"][0]["recall"], 4)})
+    metrics = m.setdefault("metrics", {})
+    for ev, prefix in ((on, "verified_"), (off, "detector_")):
+        if ev:
+            # A new report replaces every figure of the group, so that no
+            # interval of an earlier evaluation is left beside it.
+            for k in [k for k in metrics if k.startswith(prefix)]:
+                if k[len(prefix):].removesuffix("_low").removesuffix("_high") in INTERVAL_KEYS:
+                    del metrics[k]
+            metrics.update({k: v for k, v in figures(ev, prefix).items() if v is not None})
     with open(manifest_path, "w") as f:
         f.writelines(head)
         yaml.safe_dump(m, f, sort_keys=False, width=120, default_flow_style=None)
@@ -256,19 +264,23 @@ def card_section(report, threshold, on=None, off=None, ms=None):
              f"of the background detections; it names the right type of {report.get('type_accuracy', 0):.0%} of the cameras "
              "(the type stays the detector's).", ""]
     if on and off:
+        from bundle import cell
+
         def row(name, f):
             return f"| {name} | {f(off)} | {f(on)} |"
         lines += ["Held-out set at the default threshold, without and with the verifier "
                   "(`camaudit eval detect --verify off|on`):", "",
                   "| measure | detector alone | with the verifier |", "|---|---:|---:|",
-                  row("precision", lambda e: f"{e['precision']:.3f}"),
-                  row("recall", lambda e: f"{e['recall']:.3f}"),
-                  row("recall < 16 px", lambda e: f"{e['sizes'][0]['recall']:.3f}"),
-                  row("AP50", lambda e: f"{e['ap50']:.3f}"),
-                  row("AP50, any class", lambda e: f"{e['agnostic_ap50']:.3f}"),
+                  row("precision", lambda e: cell(e, "precision")),
+                  row("recall", lambda e: cell(e, "recall")),
+                  row("recall < 16 px", lambda e: cell(e, "recall_small")),
+                  row("AP50", lambda e: cell(e, "ap50")),
+                  row("AP50, any class", lambda e: cell(e, "agnostic_ap50")),
                   row("detection time per image (ms)", lambda e: f"{e['ms_per_image']:.1f}"),
                   row("false detections on background", lambda e: str(next(
                       (r["count"] for r in e.get("false") or [] if r["reason"] == "background"), "–")))]
+        if on.get("intervals"):
+            lines += ["", "In brackets: 95 % intervals over the held-out images, as under Metrics."]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -402,7 +414,7 @@ def install_all(args, onnx_path, report):
         if p:
             with open(p) as f:
                 evs[-1] = json.load(f)
-    install(args.bundle, onnx_path, report["threshold"], evs[0])
+    install(args.bundle, onnx_path, report["threshold"], *evs)
     report = dict(report, sha256=sha256(onnx_path))
     card = os.path.join(args.bundle, "MODEL_CARD.md")
     if os.path.exists(card):
