@@ -320,8 +320,8 @@ def targets(ev, speed, hist):
     ap = num(ev["ap50"])
     small = num(ev["sizes"][0]["recall"])
     fps = speed.get("fps_1080p")
-    rows = [("AP50, all classes, held-out set", "≥ 0.90", fmt(ap), ap is not None and ap >= 0.90),
-            ("recall of cameras < 16 px", "≥ 0.80", fmt(small), small is not None and small >= 0.80),
+    rows = [("AP50, all classes, held-out set", "≥ 0.90", cell(ev, "ap50"), ap is not None and ap >= 0.90),
+            ("recall of cameras < 16 px", "≥ 0.80", cell(ev, "recall_small"), small is not None and small >= 0.80),
             ("1920×1080 frames/s on one core, tiled", "≥ 10", sfmt(fps, 1), fps is not None and fps >= 10)]
     vh = [r for r in hist if "val" in r and r["val"].get("ap50") is not None]
     # Runs validate on the first val images every few epochs and on the whole

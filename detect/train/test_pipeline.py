@@ -932,6 +932,12 @@ class CardTextTest(unittest.TestCase):
         self.assertIn("stayed between 0.440 and 0.450, so more epochs of this recipe now buy little", flat)
         rising = targets(ev, speed, hist([0.40, 0.42, 0.44, 0.46]))
         self.assertIn("More epochs is the first step", rising)
+        self.assertIn("| AP50, all classes, held-out set | ≥ 0.90 | 0.500 | **no** |", rising)
+        # With the evaluation's intervals, the reached figures carry them.
+        ev["intervals"] = {"ap50": [0.48, 0.52], "size_recall": [[0.17, 0.23], [0.5, 0.6], [0.7, 0.8]]}
+        with_iv = targets(ev, speed, hist([0.40, 0.42, 0.44, 0.46]))
+        self.assertIn("| AP50, all classes, held-out set | ≥ 0.90 | 0.500 (0.480-0.520) | **no** |", with_iv)
+        self.assertIn("| recall of cameras < 16 px | ≥ 0.80 | 0.200 (0.170-0.230) | **no** |", with_iv)
 
 
 if __name__ == "__main__":
