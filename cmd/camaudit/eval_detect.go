@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -247,7 +248,12 @@ func printDetectReport(w io.Writer, r evalDetectReport) error {
 		return err
 	}
 	if iv := r.Intervals; iv != nil {
-		span := func(v eval.Interval) string { return v[0].String() + "-" + v[1].String() }
+		span := func(v eval.Interval) string {
+			if math.IsNaN(float64(v[0])) {
+				return "-" // no denominator (no objects of this size)
+			}
+			return v[0].String() + "-" + v[1].String()
+		}
 		fmt.Fprintf(w, "\n%g %% intervals over the images (%d bootstrap draws): AP50 %s, any class %s, precision %s, recall %s",
 			iv.Level*100, iv.Resamples, span(iv.AP50), span(iv.AgnosticAP50), span(iv.Precision), span(iv.Recall))
 		for i, c := range r.Sizes {

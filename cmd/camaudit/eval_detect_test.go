@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/camaudit/camaudit/detect"
+	"github.com/camaudit/camaudit/eval"
 )
 
 // shippedModel is the committed default bundle, relative to this package.
@@ -306,4 +307,23 @@ func simSet(t *testing.T, n, seed int) string {
 		t.Fatalf("sim dataset: %v (%s)", err, errOut.String())
 	}
 	return root
+}
+
+func TestPrintDetectReportIntervals(t *testing.T) {
+	nan := eval.Metric(math.NaN())
+	r := evalDetectReport{Model: "m", DetectResult: eval.DetectResult{
+		Sizes: []eval.ClassResult{{Name: "<16"}, {Name: "16-32"}, {Name: "32+"}},
+		Intervals: &eval.Intervals{Resamples: 1000, Level: 0.95, AP50: eval.Interval{0.5, 0.55},
+			SizeRecall: []eval.Interval{{nan, nan}, {0.2, 0.3}, {0.6, 0.7}}},
+	}}
+	var out bytes.Buffer
+	if err := printDetectReport(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"95 % intervals over the images (1000 bootstrap draws): AP50 0.500-0.550,",
+		"recall <16 px -, recall 16-32 px 0.200-0.300, recall 32+ px 0.600-0.700\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
 }
