@@ -147,17 +147,21 @@ func (e *DetectEval) Bootstrap(resamples int) *Intervals {
 // one draw to the next.
 type apBuffers struct{ prec, rec []float64 }
 
-// weightedAP is averagePrecision over records sorted by score (highest
-// first) where each record counts w[its image] times and nTruth is the
-// weighted number of objects. A record counted k times is k records of
-// the same score in a row, which move the precision envelope exactly as
-// one step of k does, so with every weight 1 it equals averagePrecision.
+// weightedAP is the area under the precision envelope (averagePrecision)
+// of records sorted by score (highest first) where each record counts
+// w[its image] times (w nil: once) and nTruth is the weighted number of
+// objects (> 0). A record counted k times is k records of the same score
+// in a row, which move the envelope exactly as one step of k does, so
+// with every weight 1 it is the plain average precision.
 func (buf *apBuffers) weightedAP(sorted []scored, w []int, nTruth int) float64 {
 	prec := append(buf.prec[:0], 1)
 	rec := append(buf.rec[:0], 0)
 	tp, fp := 0, 0
 	for _, s := range sorted {
-		k := w[s.image]
+		k := 1
+		if w != nil {
+			k = w[s.image]
+		}
 		if k == 0 {
 			continue
 		}

@@ -229,30 +229,8 @@ func averagePrecision(recs []scored, nTruth int) Metric {
 	}
 	r := append([]scored(nil), recs...)
 	sortByScore(r)
-	prec := make([]float64, 0, len(r)+2)
-	rec := make([]float64, 0, len(r)+2)
-	prec = append(prec, 1)
-	rec = append(rec, 0)
-	tp, fp := 0, 0
-	for _, s := range r {
-		if s.tp {
-			tp++
-		} else {
-			fp++
-		}
-		prec = append(prec, float64(tp)/float64(tp+fp))
-		rec = append(rec, float64(tp)/float64(nTruth))
-	}
-	prec = append(prec, 0)
-	rec = append(rec, rec[len(rec)-1])
-	for i := len(prec) - 2; i >= 0; i-- {
-		prec[i] = math.Max(prec[i], prec[i+1])
-	}
-	ap := 0.0
-	for i := 1; i < len(rec); i++ {
-		ap += (rec[i] - rec[i-1]) * prec[i]
-	}
-	return Metric(ap)
+	var buf apBuffers
+	return Metric(buf.weightedAP(r, nil, nTruth))
 }
 
 // sortByScore sorts records by score, highest first, keeping the order
