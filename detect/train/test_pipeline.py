@@ -552,13 +552,20 @@ class RecipeTest(unittest.TestCase):
                           ("detector alone", "ap50", "inside")])
         out = io.StringIO()
         self.assertTrue(recipe.print_check("new", "ref", good, ref, rows, out))
-        self.assertIn("all 3 figures inside the reference's intervals", out.getvalue())
+        self.assertIn("all 2 AP50 figures inside the reference's intervals", out.getvalue())
         self.assertIn("with the verifier, recall_small     0.270  0.300     -0.030  0.260-0.330 inside", out.getvalue())
+        self.assertNotIn("at the threshold", out.getvalue())
         bad = manifest({"verified_ap50": 0.50, "verified_recall_small": 0.31, "detector_ap50": 0.54}, thr=0.2)
         out = io.StringIO()
         self.assertFalse(recipe.print_check("new", "ref", bad, ref, recipe.check(bad, ref), out))
-        self.assertIn("1 of 3 figures outside", out.getvalue())
+        self.assertIn("1 of 2 AP50 figures outside", out.getvalue())
         self.assertIn("default thresholds differ (0.2 and 0.15)", out.getvalue())
+        # A figure at the threshold outside its interval is shown, not judged.
+        shifted = manifest({"verified_ap50": 0.56, "verified_recall_small": 0.35, "detector_ap50": 0.53})
+        out = io.StringIO()
+        self.assertTrue(recipe.print_check("new", "ref", shifted, ref, recipe.check(shifted, ref), out))
+        self.assertIn("matches the reference", out.getvalue())
+        self.assertIn("at the threshold, 1 figure(s) outside (with the verifier recall_small)", out.getvalue())
         # No verifier on one side: the bundles' own figures; a reference
         # without intervals gets no verdict, and check fails.
         plain = manifest({"ap50": 0.5, "recall": 0.4})
@@ -592,7 +599,7 @@ class RecipeTest(unittest.TestCase):
         r = subprocess.run([sys.executable, os.path.join(HERE, "recipe.py"), "check", "--bundle",
                             os.path.join(HERE, "..", "..", "models", "camaudit-cams-v1")], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("all 10 figures inside", r.stdout)
+        self.assertIn("all 4 AP50 figures inside", r.stdout)
 
     def test_run_two_stages_then_resume_nothing(self):
         """recipe.py runs train.py per stage on a tiny data set: the second
