@@ -35,6 +35,7 @@ instead of being continued into a model that matches neither.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -180,7 +181,17 @@ def run(stages, out, data_dirs, train_args, fresh=False, python=sys.executable):
         ck = load(last)  # also the next stage's starting point
         if ck is None or ck["epoch"] < s.end:
             raise RecipeError(f"recipe stage {i + 1} ended at epoch {ck['epoch'] if ck else 0}, not {s.end}")
+        # Each stage's model is kept (OUT/stage-EPOCH.pt, train.py's final.pt:
+        # a few hundred KB), so that a run can be compared with the shipped
+        # model's history stage by stage after the next stage has replaced
+        # final.pt (export.py --ckpt takes it).
+        shutil.copyfile(os.path.join(out, "final.pt"), stage_path(out, s.end))
         fresh = False
+
+
+def stage_path(out, end):
+    """Where run keeps the model of the stage that ended at epoch end."""
+    return os.path.join(out, f"stage-{end:03d}.pt")
 
 
 def card_curve(text):

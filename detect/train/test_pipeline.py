@@ -629,6 +629,11 @@ class RecipeTest(unittest.TestCase):
                              [(1, 2, 0.01, "ds2")])
             self.assertEqual([h["data"] for h in ck["history"]], ["ds", "ds2"])
             self.assertIn("1-1 at 0.003 on `build/ds`; 2-2 at 0.01 on `build/ds2`", recipe_text(ck, rfile))
+            # Each stage's model is kept, the first one's no longer final.pt.
+            s1, s2 = (torch.load(recipe.stage_path(out, e), map_location="cpu") for e in (1, 2))
+            self.assertEqual([len(s1["history"]), len(s2["history"])], [1, 2])
+            w = next(k for k in s1["ema"] if k.endswith("conv.weight"))
+            self.assertFalse(torch.equal(s1["ema"][w], s2["ema"][w]), f"{w} did not change in the second stage")
             r = run()
             self.assertEqual(r.returncode, 0, r.stderr[-2000:])
             self.assertIn("recipe: all 2 stages done", r.stderr)
