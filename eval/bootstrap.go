@@ -85,7 +85,7 @@ func (e *DetectEval) Bootstrap(resamples int) *Intervals {
 			w[rng.IntN(n)]++
 		}
 		objs := make([][3]int, len(e.names))
-		var dets, found int
+		var dets int
 		var bucketFound [3]int
 		for i, t := range e.tallies {
 			if w[i] == 0 {
@@ -98,10 +98,10 @@ func (e *DetectEval) Bootstrap(resamples int) *Intervals {
 			}
 			dets += w[i] * t.detections
 			for b := range 3 {
-				found += w[i] * t.found[b]
 				bucketFound[b] += w[i] * t.found[b]
 			}
 		}
+		found := bucketFound[0] + bucketFound[1] + bucketFound[2]
 		var sum float64
 		var classes, total int
 		var bucketObj [3]int
