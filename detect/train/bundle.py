@@ -98,18 +98,13 @@ def sfmt(v, digits):
     return "(not measured)" if v is None else f"{v:.{digits}f}"
 
 
-# The figures `camaudit eval detect` gives a 95 % interval (its "intervals":
-# bootstrap draws of the images), by their model.yaml name.
-INTERVAL_KEYS = recipe.FIGURES
-
-
 def figure(ev, key):
-    """One of INTERVAL_KEYS' figures from a `camaudit eval detect --json` report."""
+    """One of recipe.FIGURES (the figures with an interval) from a `camaudit eval detect --json` report."""
     return num(ev["sizes"][0]["recall"]) if key == "recall_small" else num(ev.get(key))
 
 
 def interval(ev, key):
-    """The (low, high) 95 % interval of one of INTERVAL_KEYS' figures in a
+    """The (low, high) 95 % interval of one of recipe.FIGURES in a
     `camaudit eval detect --json` report, or None (an older report, or no
     denominator)."""
     iv = ev.get("intervals") or {}
@@ -120,15 +115,20 @@ def interval(ev, key):
 
 
 def figures(ev, prefix=""):
-    """model.yaml metrics PREFIX+KEY for INTERVAL_KEYS' figures, and
+    """model.yaml metrics PREFIX+KEY for recipe.FIGURES, and
     PREFIX+KEY_low, PREFIX+KEY_high for their intervals where the report has them."""
     m = {}
-    for k in INTERVAL_KEYS:
+    for k in recipe.FIGURES:
         m[prefix + k] = figure(ev, k)
         iv = interval(ev, k)
         if iv:
             m[f"{prefix}{k}_low"], m[f"{prefix}{k}_high"] = iv
     return m
+
+
+def span(iv):
+    """An interval as the card writes it after a figure: " (0.517-0.555)"."""
+    return f" ({fmt(iv[0])}-{fmt(iv[1])})"
 
 
 def cell(ev, key, bold=False):
@@ -138,7 +138,7 @@ def cell(ev, key, bold=False):
     if bold:
         text = f"**{text}**"
     iv = interval(ev, key)
-    return f"{text} ({iv[0]:.3f}-{iv[1]:.3f})" if iv else text
+    return text + span(iv) if iv else text
 
 
 def intervals_note(ev):
@@ -480,7 +480,7 @@ def metrics_tables(ev):
     for i, s in enumerate(ev["sizes"]):
         rec = fmt(s["recall"])
         if i < len(size_iv) and None not in size_iv[i]:
-            rec += f" ({fmt(size_iv[i][0])}-{fmt(size_iv[i][1])})"
+            rec += span(size_iv[i])
         lines.append(f"| {s['name']} px | {s['objects']} | {fmt(s['precision'])} | {rec} | {fmt(s['ap50'])} |")
     if intervals_note(ev):
         lines += ["", intervals_note(ev)]

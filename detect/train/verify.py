@@ -207,7 +207,8 @@ def install(bundle, onnx_path, threshold, on=None, off=None):
     where the report has one; recipe.py check compares them.
     """
     import yaml
-    from bundle import INTERVAL_KEYS, figures
+    from bundle import figures
+    from recipe import FIGURES
 
     manifest_path = os.path.join(bundle, "model.yaml")
     with open(manifest_path) as f:
@@ -226,7 +227,7 @@ def install(bundle, onnx_path, threshold, on=None, off=None):
             # A new report replaces every figure of the group, so that no
             # interval of an earlier evaluation is left beside it.
             for k in [k for k in metrics if k.startswith(prefix)]:
-                if k[len(prefix):].removesuffix("_low").removesuffix("_high") in INTERVAL_KEYS:
+                if k[len(prefix):].removesuffix("_low").removesuffix("_high") in FIGURES:
                     del metrics[k]
             metrics.update({k: v for k, v in figures(ev, prefix).items() if v is not None})
     with open(manifest_path, "w") as f:
